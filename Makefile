@@ -1,0 +1,44 @@
+# Makefile for pg_success, built with PGXS.
+#
+# make            build the module and the install script
+# make install    install into the PostgreSQL found by PG_CONFIG
+# make test       install packages if missing, build, install, run every suite
+#                 in a throwaway cluster and print "N passed, N failed"
+# make demo       the same set-up, then load the bundled data and run the
+#                 automations on it
+
+MODULE_big = pg_success
+OBJS = \
+	src/pg_success.o \
+	src/spi_util.o \
+	src/validation.o \
+	src/phase_cache.o \
+	src/history.o \
+	src/owner_assignment.o \
+	src/account_triggers.o \
+	src/phase_transitions.o
+
+EXTENSION = pg_success
+DATA_built = pg_success--0.1.sql
+
+# The install script is assembled from one SQL file per concern, in name order.
+SCHEMA_PARTS = $(sort $(wildcard schema/*.sql))
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src -Werror -Wall -Wmissing-prototypes
+SHLIB_LINK = -lcjson
+
+EXTRA_CLEAN = tmp_check
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+pg_success--0.1.sql: $(SCHEMA_PARTS)
+	cat $(SCHEMA_PARTS) > $@
+
+.PHONY: test demo
+test:
+	./scripts/run-tests.sh
+
+demo:
+	./scripts/run-demo.sh

@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_success.h
+ *	  Declarations shared by the modules of the pg_success extension.
+ *
+ * Copyright (c) 2026, pg_success developers
+ *
+ * src/pg_success.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_SUCCESS_H
+#define PG_SUCCESS_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/timestamp.h"
+
+/* Name of the schema that holds every object of the extension. */
+#define CS_SCHEMA_NAME "cs"
+
+/*
+ * What the current automation is doing. Triggers on cs.account consult it
+ * so that a change made by an automation that writes its own history or
+ * assigns owners itself is not recorded or assigned a second time.
+ */
+typedef struct CsAutomationContext
+{
+	const char *automation;		/* name recorded as changed_by, or NULL */
+	TimestampTz as_of;			/* time recorded for the change */
+	bool		records_history;	/* caller writes phase and owner history */
+	bool		assigns_owners; /* caller runs owner assignment */
+} CsAutomationContext;
+
+extern CsAutomationContext *cs_current_automation;
+
+/* spi_util.c */
+extern Oid	cs_schema_oid(void);
+extern Oid	cs_relation_oid(const char *relname);
+extern Oid	cs_relation_owner(Oid relid);
+extern uint64 cs_spi_execute(const char *sql, int nargs, Oid *argtypes,
+							 Datum *values, const char *nulls,
+							 int expected_result);
+extern int64 cs_spi_get_int64(int row, int column, bool *isnull);
+extern char *cs_spi_get_text(int row, int column);
+extern Datum cs_int64_array(const int64 *values, int count);
+extern Datum cs_int64_array_with_nulls(const int64 *values, const bool *isnull,
+									   int count);
+extern Datum cs_text_array(char **values, int count);
+extern Datum cs_timestamptz_array(const TimestampTz *values, int count);
+
+/* validation.c has only SQL-callable functions. */
+
+/* phase_cache.c */
+typedef struct CsPhase
+{
+	int64		phase_id;
+	char	   *name;
+	bool		is_default;
+	bool		is_churn;
+	int64		next_phase_id;	/* 0 when the phase has no next phase */
+	char	   *owner_role;		/* NULL when the phase keeps the owner */
+} CsPhase;
+
+extern void cs_phase_cache_init(void);
+extern const CsPhase *cs_phase_default(void);
+extern const CsPhase *cs_phase_churn(void);
+
+/* history.c */
+extern void cs_history_init(void);
+extern void cs_history_add_entry(int64 account_id, int64 phase_id,
+								 TimestampTz entered_at, bool churned);
+extern void cs_history_flush_entries(const char *transition_table);
+
+/* owner_assignment.c */
+extern int64 cs_assign_owners_where(const char *account_filter, int nargs,
+									Oid *argtypes, Datum *values,
+									TimestampTz as_of, const char *changed_by);
+
+#endif							/* PG_SUCCESS_H */
