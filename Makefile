@@ -30,8 +30,16 @@ SHLIB_LINK = -lcjson
 
 EXTRA_CLEAN = tmp_check
 
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+# On a fresh machine the server headers may be missing until "make test"
+# or "make demo" installs them, so those two targets work without PGXS.
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+else
+all install:
+	@echo "PGXS not found: install postgresql-server-dev-15, or run make test as root" >&2
+	@exit 1
+endif
 
 pg_success--0.1.sql: $(SCHEMA_PARTS)
 	cat $(SCHEMA_PARTS) > $@

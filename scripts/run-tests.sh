@@ -4,7 +4,8 @@
 # cluster even on failure, and ends with one line "N passed, N failed".
 #
 # Environment: PGPORT_TEST (default 55432) is the cluster's port;
-# SUITES (default "regress isolation tap") selects suites.
+# SUITES (default "regress isolation tap") selects suites; TEST_WORK_DIR
+# (default tmp_check) is where the cluster and the results go.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -18,7 +19,7 @@ trap stop_cluster EXIT
 
 install_packages || exit 1
 build_and_install || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
-prepare_work_dir "$ROOT/tmp_check"
+prepare_work_dir "${TEST_WORK_DIR:-$ROOT/tmp_check}"
 start_cluster "${PGPORT_TEST:-55432}" || { echo "0 passed, 1 failed"; exit 1; }
 
 # count_results LOG: adds the "... ok" and "... FAILED" lines that
@@ -42,7 +43,7 @@ run_regress() {
         --inputdir="$SOURCE_DIR" --outputdir="$WORK_DIR/regress" \
         --dbname=pg_success_regress $tests 2>&1 | tee "$WORK_DIR/regress.log"
     count_results "$WORK_DIR/regress.log"
-    [ -f "$WORK_DIR/regress/regression.diffs" ] && cp "$WORK_DIR/regress/regression.diffs" "$ROOT/tmp_check/regress.diffs" 2>/dev/null
+    [ -f "$WORK_DIR/regress/regression.diffs" ] && cp "$WORK_DIR/regress/regression.diffs" "$ROOT/regression.diffs" 2>/dev/null
 }
 
 run_isolation() {
