@@ -58,7 +58,7 @@ CREATE TABLE cs.contact (
     CONSTRAINT contact_email_unique_per_account UNIQUE (account_id, email)
 );
 
-CREATE UNIQUE INDEX contact_one_primary_idx ON cs.contact (account_id) WHERE is_primary;
+CREATE UNIQUE INDEX contact_single_primary_idx ON cs.contact (account_id) WHERE is_primary;
 
 COMMENT ON TABLE cs.contact IS 'People at a customer account who receive e-mail and surveys.';
 COMMENT ON COLUMN cs.contact.contact_id IS 'Contact identifier.';

@@ -46,7 +46,7 @@ typedef struct AccountColumns
 } AccountColumns;
 
 static void check_trigger_call(FunctionCallInfo fcinfo, const char *name,
-							   int expected_events);
+							   bool expected_event);
 static AccountColumns account_columns(TupleDesc tupdesc);
 static bool status_is_churned(HeapTuple tuple, TupleDesc tupdesc, int column);
 static TimestampTz change_time(void);
@@ -59,20 +59,22 @@ static void begin_as_table_owner(Relation relation, TriggerData *trigdata,
 								 Oid *saved_user, int *saved_context);
 static void end_as_table_owner(Oid saved_user, int saved_context);
 
+/*
+ * check_trigger_call
+ *		Rejects a call that is not a trigger call, or one fired by another
+ *		event than the function is written for. expected_event is evaluated
+ *		by the caller only after CALLED_AS_TRIGGER holds, so it is passed as
+ *		a macro expression over trigdata.
+ */
 static void
 check_trigger_call(FunctionCallInfo fcinfo, const char *name,
-				   int expected_events)
+				   bool expected_event)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
+	if (!expected_event)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s must be called as a trigger", name)));
-	if ((trigdata->tg_event & expected_events) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s was fired by an unexpected event", name)));
+				 errmsg("%s was called outside the trigger it is written for", name),
+				 errhint("Use the triggers that CREATE EXTENSION pg_success defines.")));
 }
 
 static AccountColumns
@@ -275,12 +277,11 @@ cs_account_before_write(PG_FUNCTION_ARGS)
 	AccountColumns columns;
 
 	check_trigger_call(fcinfo, "cs.account_before_write()",
-					   TRIGGER_EVENT_INSERT | TRIGGER_EVENT_UPDATE);
-	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("cs.account_before_write() must be a BEFORE ROW trigger")));
+					   CALLED_AS_TRIGGER(fcinfo) &&
+					   TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
+					   TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
+					   (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+						TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)));
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	columns = account_columns(tupdesc);
@@ -333,7 +334,10 @@ cs_account_after_insert(PG_FUNCTION_ARGS)
 	Oid			saved_user;
 	int			saved_context;
 
-	check_trigger_call(fcinfo, "cs.account_after_insert()", TRIGGER_EVENT_INSERT);
+	check_trigger_call(fcinfo, "cs.account_after_insert()",
+					   CALLED_AS_TRIGGER(fcinfo) &&
+					   TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
+					   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event));
 
 	begin_as_table_owner(trigdata->tg_relation, trigdata, &saved_user,
 						 &saved_context);
@@ -366,7 +370,10 @@ cs_account_after_update(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	const char *changed_by;
 
-	check_trigger_call(fcinfo, "cs.account_after_update()", TRIGGER_EVENT_UPDATE);
+	check_trigger_call(fcinfo, "cs.account_after_update()",
+					   CALLED_AS_TRIGGER(fcinfo) &&
+					   TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
+					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event));
 
 	if (cs_current_automation != NULL &&
 		cs_current_automation->records_history &&
@@ -429,7 +436,10 @@ cs_team_member_after_update(PG_FUNCTION_ARGS)
 	Oid			saved_user;
 	int			saved_context;
 
-	check_trigger_call(fcinfo, "cs.team_member_after_update()", TRIGGER_EVENT_UPDATE);
+	check_trigger_call(fcinfo, "cs.team_member_after_update()",
+					   CALLED_AS_TRIGGER(fcinfo) &&
+					   TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
+					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event));
 
 	begin_as_table_owner(trigdata->tg_relation, trigdata, &saved_user,
 						 &saved_context);

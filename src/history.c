@@ -194,7 +194,8 @@ cs_history_flush_entries(const char *transition_table)
 	sql = psprintf("INSERT INTO cs.phase_history "
 				   "(account_id, changed_at, from_phase_id, to_phase_id, changed_by, reason) "
 				   "SELECT e.account_id, e.entered_at, NULL, e.phase_id, 'journey', e.reason "
-				   "FROM pg_catalog.unnest($1, $2, $3, $4) "
+				   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+				   "pg_catalog.unnest($3), pg_catalog.unnest($4)) "
 				   "AS e(account_id, phase_id, entered_at, reason) "
 				   "WHERE e.account_id IN (SELECT n.account_id FROM %s AS n) "
 				   "ORDER BY e.account_id",

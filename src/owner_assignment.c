@@ -427,7 +427,8 @@ write_assignments(Assignment *assignments, int count, TimestampTz as_of,
 	{
 		cs_spi_execute("WITH outcome AS ("
 					   "  SELECT o.account_id, o.member_id, o.reason "
-					   "  FROM pg_catalog.unnest($1, $2, $3) AS o(account_id, member_id, reason)), "
+					   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
+					   "  AS o(account_id, member_id, reason)), "
 					   "previous AS ("
 					   "  SELECT a.account_id, a.owner_id FROM cs.account AS a "
 					   "  WHERE a.account_id IN (SELECT account_id FROM outcome)), "
@@ -467,7 +468,8 @@ write_round_robin_cursors(char **roles, int64 *last_ids, int count)
 
 	cs_spi_execute("INSERT INTO cs.round_robin_cursor AS r (role_name, last_member_id) "
 				   "SELECT c.role_name, c.last_member_id "
-				   "FROM pg_catalog.unnest($1, $2) AS c(role_name, last_member_id) "
+				   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+				   "AS c(role_name, last_member_id) "
 				   "ON CONFLICT (role_name) DO UPDATE SET last_member_id = excluded.last_member_id",
 				   2, argtypes, values, NULL, SPI_OK_INSERT);
 }
