@@ -115,14 +115,15 @@ status_is_churned(HeapTuple tuple, TupleDesc tupdesc, int column)
 /*
  * change_time
  *		Returns the time to record for a change: the as_of of the running
- *		automation, else the start of the current statement.
+ *		automation, else the start of the transaction, which is what now()
+ *		and the column defaults use.
  */
 static TimestampTz
 change_time(void)
 {
 	if (cs_current_automation != NULL)
 		return cs_current_automation->as_of;
-	return GetCurrentStatementStartTimestamp();
+	return GetCurrentTransactionStartTimestamp();
 }
 
 /*

@@ -29,7 +29,7 @@
 PG_FUNCTION_INFO_V1(cs_run_phase_transitions);
 
 /* Key of the transaction-level advisory lock that serializes runs. */
-#define CS_PHASE_TRANSITIONS_LOCK_KEY 0x63730001
+#define CS_PHASE_TRANSITIONS_LOCK_KEY 1668481025
 
 /*
  * The recursive part walks next_phase_id for as long as each phase has
