@@ -45,7 +45,20 @@ LANGUAGE c
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'cs_team_member_after_update';
 
-COMMENT ON FUNCTION cs.team_member_after_update() IS 'Statement trigger on cs.team_member: reassigns the accounts of members who were deactivated or changed role.';
+COMMENT ON FUNCTION cs.team_member_after_update() IS 'Statement trigger on cs.team_member: reassigns the accounts of members who were deactivated or changed role, and gives unassigned accounts to members who became active.';
+
+CREATE FUNCTION cs.team_member_after_insert()
+RETURNS trigger
+LANGUAGE c
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'cs_team_member_after_insert';
+
+COMMENT ON FUNCTION cs.team_member_after_insert() IS 'Statement trigger on cs.team_member: gives unassigned accounts of the new members'' roles to them.';
+
+CREATE TRIGGER team_member_after_insert
+    AFTER INSERT ON cs.team_member
+    REFERENCING NEW TABLE AS new_members
+    FOR EACH STATEMENT EXECUTE FUNCTION cs.team_member_after_insert();
 
 CREATE TRIGGER team_member_after_update
     AFTER UPDATE ON cs.team_member

@@ -59,7 +59,7 @@ prepare_work_dir() {
         if ! runuser -u postgres -- test -w "$WORK_DIR" -a -r "$ROOT/Makefile"; then
             rm -rf "$WORK_DIR"
             WORK_DIR=$(mktemp -d /tmp/pg_success.XXXXXX)
-            cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/data" "$WORK_DIR/"
+            cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/data" "$ROOT/demo" "$WORK_DIR/"
             chown -R postgres: "$WORK_DIR"
             echo "note: the postgres user cannot read $ROOT; running from $WORK_DIR"
             SOURCE_DIR=$WORK_DIR

@@ -33,6 +33,7 @@ PG_FUNCTION_INFO_V1(cs_account_before_write);
 PG_FUNCTION_INFO_V1(cs_account_after_insert);
 PG_FUNCTION_INFO_V1(cs_account_after_update);
 PG_FUNCTION_INFO_V1(cs_team_member_after_update);
+PG_FUNCTION_INFO_V1(cs_team_member_after_insert);
 
 /* Columns of cs.account that the row trigger reads or sets. */
 typedef struct AccountColumns
@@ -428,7 +429,8 @@ cs_account_after_update(PG_FUNCTION_ARGS)
  * cs_team_member_after_update
  *		AFTER UPDATE statement trigger on cs.team_member, with the transition
  *		tables old_members and new_members: reassigns the accounts of every
- *		member who was deactivated or moved to another role.
+ *		member who was deactivated or moved to another role, and gives
+ *		unassigned accounts to members who became active or joined a role.
  */
 Datum
 cs_team_member_after_update(PG_FUNCTION_ARGS)
@@ -448,7 +450,39 @@ cs_team_member_after_update(PG_FUNCTION_ARGS)
 	cs_assign_owners_where("a.owner_id IN ("
 						   "SELECT n.member_id FROM old_members AS o "
 						   "JOIN new_members AS n ON n.member_id = o.member_id "
-						   "WHERE (o.active AND NOT n.active) OR n.role_name <> o.role_name)",
+						   "WHERE (o.active AND NOT n.active) OR n.role_name <> o.role_name) "
+						   "OR (a.owner_id IS NULL AND p.owner_role IN ("
+						   "SELECT n.role_name FROM old_members AS o "
+						   "JOIN new_members AS n ON n.member_id = o.member_id "
+						   "WHERE n.active AND (NOT o.active OR n.role_name <> o.role_name)))",
+						   0, NULL, NULL, change_time(), "owner_assignment");
+
+	end_as_table_owner(saved_user, saved_context);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * cs_team_member_after_insert
+ *		AFTER INSERT statement trigger on cs.team_member, with the transition
+ *		table new_members: gives unassigned accounts to the new members.
+ */
+Datum
+cs_team_member_after_insert(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			saved_user;
+	int			saved_context;
+
+	check_trigger_call(fcinfo, "cs.team_member_after_insert()",
+					   CALLED_AS_TRIGGER(fcinfo) &&
+					   TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
+					   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event));
+
+	begin_as_table_owner(trigdata->tg_relation, trigdata, &saved_user,
+						 &saved_context);
+
+	cs_assign_owners_where("a.owner_id IS NULL AND p.owner_role IN ("
+						   "SELECT n.role_name FROM new_members AS n WHERE n.active)",
 						   0, NULL, NULL, change_time(), "owner_assignment");
 
 	end_as_table_owner(saved_user, saved_context);
