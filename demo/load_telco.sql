@@ -142,7 +142,7 @@ CROSS JOIN LATERAL (
 ) AS term
 ORDER BY a.account_id;
 
-\echo 'Running phase transitions as of' :'as_of'
+\echo 'Running phase transitions as of' :as_of
 SELECT cs.run_phase_transitions(:'as_of') AS accounts_moved;
 
 \echo 'Marking the customers with Churn = Yes as churned ...'

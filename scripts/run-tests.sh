@@ -22,12 +22,17 @@ build_and_install || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 prepare_work_dir "${TEST_WORK_DIR:-$ROOT/tmp_check}"
 start_cluster "${PGPORT_TEST:-55432}" || { echo "0 passed, 1 failed"; exit 1; }
 
-# count_results LOG: adds the "... ok" and "... FAILED" lines that
-# pg_regress and pg_isolation_regress print per test to the totals.
+# count_results LOG STATUS: adds the "... ok" and "... FAILED" lines that
+# pg_regress and pg_isolation_regress print per test to the totals. A run
+# that exited non-zero without naming a failed test (it aborted) counts as
+# one failure.
 count_results() {
     local ok failed
     ok=$(grep -cE '\.\.\. ok' "$1")
     failed=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$1")
+    if [ "$2" -ne 0 ] && [ "$failed" -eq 0 ]; then
+        failed=1
+    fi
     PASSED=$((PASSED + ok))
     FAILED=$((FAILED + failed))
 }
@@ -42,7 +47,7 @@ run_regress() {
         --use-existing --host="$PGHOST" --port="$PGPORT" \
         --inputdir="$SOURCE_DIR" --outputdir="$WORK_DIR/regress" \
         --dbname=pg_success_regress $tests 2>&1 | tee "$WORK_DIR/regress.log"
-    count_results "$WORK_DIR/regress.log"
+    count_results "$WORK_DIR/regress.log" "${PIPESTATUS[0]}"
     [ -f "$WORK_DIR/regress/regression.diffs" ] && cp "$WORK_DIR/regress/regression.diffs" "$ROOT/regression.diffs" 2>/dev/null
 }
 
@@ -57,7 +62,7 @@ run_isolation() {
         --use-existing --host="$PGHOST" --port="$PGPORT" \
         --inputdir="$SOURCE_DIR/test/isolation" --outputdir="$WORK_DIR/isolation" \
         --dbname=pg_success_isolation $specs 2>&1 | tee "$WORK_DIR/isolation.log"
-    count_results "$WORK_DIR/isolation.log"
+    count_results "$WORK_DIR/isolation.log" "${PIPESTATUS[0]}"
 }
 
 run_tap() {

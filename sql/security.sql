@@ -1,0 +1,87 @@
+-- Roles: what cs_admin, cs_user and cs_reader can and cannot do, and the
+-- pinned search_path of every function.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_success CASCADE;
+CREATE EXTENSION pg_success;
+DROP ROLE IF EXISTS regress_admin, regress_csm, regress_other_csm, regress_reader;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+
+CREATE ROLE regress_admin IN ROLE cs_admin;
+CREATE ROLE regress_csm IN ROLE cs_user;
+CREATE ROLE regress_other_csm IN ROLE cs_user;
+CREATE ROLE regress_reader IN ROLE cs_reader;
+
+-- Every function of the extension pins search_path, and none is
+-- SECURITY DEFINER.
+SELECT p.proname
+FROM pg_proc AS p
+JOIN pg_depend AS d ON d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'pg_success'
+WHERE NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+   OR p.prosecdef;
+
+-- cs_admin configures the team and the journey and loads data.
+SET ROLE regress_admin;
+INSERT INTO cs.team_member (member_id, name, email, role_name, db_role) VALUES
+    (1, 'Carl', 'carl@example.com', 'csm', 'regress_csm'),
+    (2, 'Cora', 'cora@example.com', 'csm', 'regress_other_csm');
+UPDATE cs.phase SET max_duration = interval '20 days' WHERE name = 'Onboarding';
+INSERT INTO cs.account (external_id, name, created_at) VALUES
+    ('mine', 'Mine', '2025-01-01+00'),
+    ('theirs', 'Theirs', '2025-01-01+00');
+INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months)
+SELECT account_id, '2025-01-01', '2026-01-01', 1000, 12 FROM cs.account;
+SELECT cs.run_phase_transitions('2025-06-01+00') AS moved;
+SELECT count(*) AS history_rows FROM cs.phase_history;
+-- History is written only by the extension.
+INSERT INTO cs.phase_history (account_id, changed_at, to_phase_id, changed_by, reason)
+SELECT account_id, now(), 1, 'me', 'forged' FROM cs.account LIMIT 1;
+RESET ROLE;
+
+-- The two accounts went to the two CSMs when they reached Value.
+SELECT a.external_id, m.name AS owner FROM cs.account AS a JOIN cs.team_member AS m ON m.member_id = a.owner_id
+ORDER BY a.external_id;
+
+-- cs_user reads everything of the customer data and edits the attributes
+-- and contacts of its own accounts only.
+SET ROLE regress_csm;
+SELECT external_id, owner_id FROM cs.account ORDER BY external_id;
+UPDATE cs.account SET attributes = '{"note": "called"}' WHERE external_id = 'mine';
+UPDATE cs.account SET attributes = '{"note": "sneaky"}' WHERE external_id = 'theirs';
+SELECT external_id, attributes FROM cs.account ORDER BY external_id;
+UPDATE cs.account SET owner_id = 1 WHERE external_id = 'theirs';
+UPDATE cs.account SET status = 'churned' WHERE external_id = 'mine';
+INSERT INTO cs.contact (account_id, name, email)
+SELECT account_id, 'Pat', 'pat@mine.example.com' FROM cs.account WHERE external_id = 'mine';
+INSERT INTO cs.contact (account_id, name, email)
+SELECT account_id, 'Sam', 'sam@theirs.example.com' FROM cs.account WHERE external_id = 'theirs';
+INSERT INTO cs.team_member (name, email, role_name) VALUES ('Eve', 'eve@example.com', 'csm');
+UPDATE cs.phase SET max_duration = interval '1 day' WHERE name = 'Onboarding';
+SELECT cs.run_phase_transitions('2025-06-01+00');
+SELECT accounts FROM cs.accounts_per_phase WHERE phase = 'Value';
+RESET ROLE;
+
+-- cs_reader reads the report views and nothing else.
+SET ROLE regress_reader;
+SELECT phase, accounts FROM cs.accounts_per_phase WHERE accounts > 0;
+SELECT owner, accounts FROM cs.accounts_per_owner ORDER BY owner;
+SELECT count(*) FROM cs.unassigned_accounts;
+SELECT count(*) FROM cs.account;
+SELECT count(*) FROM cs.team_member;
+SELECT cs.run_phase_transitions('2025-06-01+00');
+RESET ROLE;
+
+-- PUBLIC has no access at all.
+CREATE ROLE regress_nobody;
+SET ROLE regress_nobody;
+SELECT count(*) FROM cs.account;
+SELECT count(*) FROM cs.accounts_per_phase;
+RESET ROLE;
+DROP ROLE regress_nobody;
+
+SELECT external_id, attributes, status FROM cs.account ORDER BY external_id;
+SELECT a.external_id, c.name FROM cs.contact AS c JOIN cs.account AS a USING (account_id);
+
+DROP EXTENSION pg_success CASCADE;
+DROP ROLE regress_admin, regress_csm, regress_other_csm, regress_reader;
