@@ -43,8 +43,8 @@ CREATE TEMP TABLE telco_staging (
 :copy_command
 
 -- Derived values per customer, shared by the account and contract inserts.
--- term_months is NULL for an unknown Contract value, which the NOT NULL
--- constraint on cs.contract.term_months then rejects.
+-- term_months is NULL for an unknown Contract value, so the contract insert
+-- then fails on the NOT NULL constraints of cs.contract.
 CREATE TEMP VIEW telco_mapped AS
 SELECT s.*,
        CASE s.contract
@@ -88,7 +88,7 @@ FROM telco_staging AS s;
 
 \echo 'Loading accounts (owners come from the insert trigger) ...'
 
--- phase_id is left out: the insert trigger places each account in the
+-- phase_id is left out, so the insert trigger places each account in the
 -- default phase, entered at created_at, and assigns an owner.
 INSERT INTO cs.account (external_id, name, segment, category, tier, time_zone,
                         status, created_at, attributes)
@@ -141,6 +141,12 @@ CROSS JOIN LATERAL (
            AS start_date
 ) AS term
 ORDER BY a.account_id;
+
+-- Without statistics, the owner assignment below plans its per-account ARR
+-- look-up as a scan of every active contract per account. For the 7,032
+-- accounts that the transitions move, EXPLAIN ANALYZE measured about 2 s
+-- for that query without statistics and 50 ms with them.
+ANALYZE cs.account, cs.contract;
 
 \echo 'Running phase transitions as of' :as_of
 SELECT cs.run_phase_transitions(:'as_of') AS accounts_moved;

@@ -55,7 +55,8 @@ SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('cs.phase', 'phase_id
 -- phase, and no cycle along next_phase_id. They run at commit so that an
 -- admin can rearrange phases over several statements. The table lock makes a
 -- concurrent change wait, so two transactions cannot each pass the check and
--- commit a broken journey together.
+-- commit a broken journey together; the statement trigger
+-- phase_lock_journey has normally taken it already.
 CREATE FUNCTION cs.phase_check_journey()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -109,6 +110,26 @@ CREATE CONSTRAINT TRIGGER phase_check_journey
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION cs.phase_check_journey();
 
+-- A change to the journey takes a self-conflicting lock before its first
+-- write, so concurrent changes queue up here instead of deadlocking in the
+-- commit-time check, and each check sees the committed journey.
+CREATE FUNCTION cs.phase_lock_journey()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    LOCK TABLE cs.phase IN SHARE ROW EXCLUSIVE MODE;
+    RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION cs.phase_lock_journey() IS 'Statement trigger on cs.phase: serializes changes to the journey, so that the commit-time journey check of one transaction sees the other''s committed result.';
+
+CREATE TRIGGER phase_lock_journey
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON cs.phase
+    FOR EACH STATEMENT EXECUTE FUNCTION cs.phase_lock_journey();
+
 -- Backends cache the phase table; a change to it invalidates every cache.
 CREATE FUNCTION cs.phase_invalidate_cache()
 RETURNS trigger
@@ -124,31 +145,41 @@ CREATE TRIGGER phase_invalidate_cache
 
 -- A restore first runs CREATE EXTENSION, which installs the builtin rows, and
 -- then copies the dumped rows, builtin ones included. The dumped version of a
--- builtin row replaces the installed one, so an admin's edits survive.
-CREATE FUNCTION cs.replace_builtin_row()
+-- builtin row overwrites the installed one in place, so an admin's edits
+-- survive and rows that reference it stay valid.
+CREATE FUNCTION cs.merge_builtin_row()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NEW.builtin THEN
-        IF TG_TABLE_NAME = 'phase' THEN
-            DELETE FROM cs.phase WHERE phase_id = NEW.phase_id AND builtin;
-        ELSIF TG_TABLE_NAME = 'team_role' THEN
-            DELETE FROM cs.team_role WHERE role_name = NEW.role_name AND builtin;
-        END IF;
+    IF TG_TABLE_NAME = 'phase' THEN
+        UPDATE cs.phase
+        SET name = NEW.name, position = NEW.position, is_default = NEW.is_default,
+            is_churn = NEW.is_churn, max_duration = NEW.max_duration,
+            next_phase_id = NEW.next_phase_id, owner_role = NEW.owner_role,
+            assignment_strategy = NEW.assignment_strategy
+        WHERE phase_id = NEW.phase_id AND builtin;
+    ELSIF TG_TABLE_NAME = 'team_role' THEN
+        UPDATE cs.team_role
+        SET description = NEW.description
+        WHERE role_name = NEW.role_name AND builtin;
+    END IF;
+
+    IF FOUND THEN
+        RETURN NULL;
     END IF;
     RETURN NEW;
 END;
 $$;
 
-COMMENT ON FUNCTION cs.replace_builtin_row() IS 'Insert trigger on cs.phase and cs.team_role: an inserted builtin row replaces the installed one with the same key, which is how a restore keeps an admin''s edits to the default journey.';
+COMMENT ON FUNCTION cs.merge_builtin_row() IS 'Insert trigger on cs.phase and cs.team_role: an inserted builtin row overwrites the installed row with the same key instead of adding one, which is how a restore keeps an admin''s edits to the default journey.';
 
-CREATE TRIGGER phase_replace_builtin
+CREATE TRIGGER phase_merge_builtin
     BEFORE INSERT ON cs.phase
-    FOR EACH ROW WHEN (NEW.builtin) EXECUTE FUNCTION cs.replace_builtin_row();
+    FOR EACH ROW WHEN (NEW.builtin) EXECUTE FUNCTION cs.merge_builtin_row();
 
-CREATE TRIGGER team_role_replace_builtin
+CREATE TRIGGER team_role_merge_builtin
     BEFORE INSERT ON cs.team_role
-    FOR EACH ROW WHEN (NEW.builtin) EXECUTE FUNCTION cs.replace_builtin_row();
+    FOR EACH ROW WHEN (NEW.builtin) EXECUTE FUNCTION cs.merge_builtin_row();
 

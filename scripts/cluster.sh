@@ -68,19 +68,19 @@ prepare_work_dir() {
     SOURCE_DIR=${SOURCE_DIR:-$ROOT}
 }
 
-# start_cluster PORT: creates and starts a cluster in $WORK_DIR/data that
+# start_cluster PORT: creates and starts a cluster in $WORK_DIR/cluster that
 # listens only on a socket in $WORK_DIR/socket and on 127.0.0.1:PORT.
 start_cluster() {
     PGPORT=$1
     PGHOST=$WORK_DIR/socket
     export PGPORT PGHOST
     as_postgres mkdir -p "$PGHOST"
-    as_postgres initdb -D "$WORK_DIR/data" -U postgres -A trust --no-sync \
+    as_postgres initdb -D "$WORK_DIR/cluster" -U postgres -A trust --no-sync \
         --locale=C.UTF-8 -E UTF8 >"$WORK_DIR/initdb.log" 2>&1 || {
         cat "$WORK_DIR/initdb.log" >&2
         return 1
     }
-    cat >>"$WORK_DIR/data/postgresql.conf" <<CONF
+    cat >>"$WORK_DIR/cluster/postgresql.conf" <<CONF
 port = $PGPORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PGHOST'
@@ -90,7 +90,7 @@ fsync = off
 max_connections = 40
 log_min_messages = warning
 CONF
-    as_postgres pg_ctl -D "$WORK_DIR/data" -l "$WORK_DIR/server.log" -w start >/dev/null || {
+    as_postgres pg_ctl -D "$WORK_DIR/cluster" -l "$WORK_DIR/server.log" -w start >/dev/null || {
         cat "$WORK_DIR/server.log" >&2
         return 1
     }
@@ -100,7 +100,7 @@ CONF
 # stop_cluster: stops the cluster if start_cluster started it.
 stop_cluster() {
     if [ "${CLUSTER_STARTED:-0}" = 1 ]; then
-        as_postgres pg_ctl -D "$WORK_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+        as_postgres pg_ctl -D "$WORK_DIR/cluster" -m fast -w stop >/dev/null 2>&1 || true
         CLUSTER_STARTED=0
     fi
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make demo: builds and installs pg_success, starts a throwaway cluster in
-# tmp_demo/, loads the Telco customer churn sample from data/telco into a
-# new database, runs the journey automations as of 2025-01-01 00:00 UTC and
+# make demo: builds and installs pg_success and starts a throwaway cluster
+# in tmp_demo/. Loads the Telco customer churn sample from data/telco into a
+# new database, runs the journey automations as of 2025-01-01 00:00 UTC, and
 # prints accounts per phase, per owner and the unassigned ones. Stops the
 # cluster even on failure. docs/demo.md describes the data mapping.
 #
@@ -22,6 +22,9 @@ trap stop_cluster EXIT
 install_packages || exit 1
 build_and_install || { echo "build failed" >&2; exit 1; }
 prepare_work_dir "${DEMO_WORK_DIR:-$ROOT/tmp_demo}"
+# The server and psql run as the postgres user, which may not be able to
+# enter $ROOT. prepare_work_dir made SOURCE_DIR readable by that user.
+cd "$SOURCE_DIR"
 start_cluster "${PGPORT_DEMO:-55433}" || exit 1
 
 # run_demo_sql FILE: runs demo/FILE in the demo database and stops at the

@@ -143,7 +143,7 @@ SELECT * FROM pg_temp.state WHERE external_id = 'gone';
 SELECT * FROM pg_temp.journey_of('gone');
 
 -- An account inserted with its phase and entry time is a copy (a restore
--- or a migration): kept as given, with no entry row.
+-- or a migration): kept as given, with no entry row and no owner assignment.
 INSERT INTO cs.account (external_id, name, created_at, phase_id, phase_entered_at)
 VALUES ('copied', 'Copied Co', '2020-01-01+00', 3, '2020-04-01+00');
 SELECT * FROM pg_temp.state WHERE external_id = 'copied';

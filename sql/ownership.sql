@@ -54,11 +54,11 @@ SELECT cs.assign_owners(ARRAY[(SELECT account_id FROM cs.account WHERE external_
 INSERT INTO cs.team_member (member_id, name, email, role_name, segments) VALUES
     (3, 'Erin Enterprise', 'erin@example.com', 'csm', ARRAY['enterprise']),
     (4, 'Sid Smb', 'sid@example.com', 'csm', ARRAY['smb', 'mid']);
-INSERT INTO cs.account (external_id, name, segment, created_at, phase_id, phase_entered_at) VALUES
-    ('seg-ent', 'Big Corp', 'enterprise', '2025-01-01+00', 3, '2025-01-01+00'),
-    ('seg-smb', 'Small Shop', 'smb', '2025-01-01+00', 3, '2025-01-01+00'),
-    ('seg-gov', 'Ministry', 'government', '2025-01-01+00', 3, '2025-01-01+00'),
-    ('seg-none', 'No Segment', NULL, '2025-01-01+00', 3, '2025-01-01+00');
+INSERT INTO cs.account (external_id, name, segment, created_at, phase_id) VALUES
+    ('seg-ent', 'Big Corp', 'enterprise', '2025-01-01+00', 3),
+    ('seg-smb', 'Small Shop', 'smb', '2025-01-01+00', 3),
+    ('seg-gov', 'Ministry', 'government', '2025-01-01+00', 3),
+    ('seg-none', 'No Segment', NULL, '2025-01-01+00', 3);
 SELECT a.external_id, m.name AS owner FROM cs.account AS a LEFT JOIN cs.team_member AS m ON m.member_id = a.owner_id
 WHERE a.external_id LIKE 'seg-%' ORDER BY a.external_id;
 SELECT external_id, reason FROM cs.unassigned_accounts ORDER BY external_id;
@@ -68,10 +68,10 @@ INSERT INTO cs.team_member (member_id, name, email, role_name) VALUES
     (5, 'Rita', 'rita@example.com', 'renewal_manager'),
     (6, 'Ravi', 'ravi@example.com', 'renewal_manager');
 UPDATE cs.phase SET assignment_strategy = 'least_arr' WHERE name = 'Renewal';
-INSERT INTO cs.account (external_id, name, created_at, phase_id, phase_entered_at) VALUES
-    ('arr-big', 'Big ARR', '2025-01-01+00', 1, '2025-01-01+00'),
-    ('arr-small-1', 'Small ARR 1', '2025-01-01+00', 1, '2025-01-01+00'),
-    ('arr-small-2', 'Small ARR 2', '2025-01-01+00', 1, '2025-01-01+00');
+INSERT INTO cs.account (external_id, name, created_at, phase_id) VALUES
+    ('arr-big', 'Big ARR', '2025-01-01+00', 1),
+    ('arr-small-1', 'Small ARR 1', '2025-01-01+00', 1),
+    ('arr-small-2', 'Small ARR 2', '2025-01-01+00', 1);
 INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months)
 SELECT account_id, '2025-01-01', '2026-01-01',
        CASE external_id WHEN 'arr-big' THEN 90000 ELSE 10000 END, 12
@@ -83,8 +83,8 @@ SELECT name, accounts, arr FROM pg_temp.load WHERE name IN ('Rita', 'Ravi');
 
 -- ARR capacity: Ravi's limit keeps the big account away from him.
 UPDATE cs.team_member SET max_arr = 50000 WHERE name = 'Ravi';
-INSERT INTO cs.account (external_id, name, created_at, phase_id, phase_entered_at)
-VALUES ('arr-huge', 'Huge ARR', '2025-01-01+00', 1, '2025-01-01+00');
+INSERT INTO cs.account (external_id, name, created_at, phase_id)
+VALUES ('arr-huge', 'Huge ARR', '2025-01-01+00', 1);
 INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months)
 SELECT account_id, '2025-01-01', '2026-01-01', 45000, 12 FROM cs.account WHERE external_id = 'arr-huge';
 UPDATE cs.account SET phase_id = 4 WHERE external_id = 'arr-huge';
@@ -99,10 +99,10 @@ INSERT INTO cs.team_member (member_id, name, email, role_name) VALUES
     (9, 'Cat', 'cat@example.com', 'cs_lead');
 INSERT INTO cs.phase (phase_id, name, position, owner_role, assignment_strategy)
 VALUES (10, 'Executive', 80, 'cs_lead', 'round_robin');
-INSERT INTO cs.account (external_id, name, created_at, phase_id, phase_entered_at)
-SELECT 'rr-' || i, 'Round robin ' || i, '2025-01-01+00', 10, '2025-01-01+00' FROM generate_series(1, 4) AS i;
-INSERT INTO cs.account (external_id, name, created_at, phase_id, phase_entered_at)
-VALUES ('rr-5', 'Round robin 5', '2025-01-01+00', 10, '2025-01-01+00');
+INSERT INTO cs.account (external_id, name, created_at, phase_id)
+SELECT 'rr-' || i, 'Round robin ' || i, '2025-01-01+00', 10 FROM generate_series(1, 4) AS i;
+INSERT INTO cs.account (external_id, name, created_at, phase_id)
+VALUES ('rr-5', 'Round robin 5', '2025-01-01+00', 10);
 SELECT a.external_id, m.name AS owner FROM cs.account AS a JOIN cs.team_member AS m ON m.member_id = a.owner_id
 WHERE a.external_id LIKE 'rr-%' ORDER BY a.account_id;
 SELECT r.role_name, m.name AS last_member FROM cs.round_robin_cursor AS r JOIN cs.team_member AS m ON m.member_id = r.last_member_id;

@@ -129,11 +129,16 @@ change_time(void)
 
 /*
  * place_new_account
- *		Fills the phase of a new account that has none: the churn phase for
- *		an account inserted as churned (when the journey has one), else the
- *		default phase, entered at created_at. Buffers the entry for the
- *		history. An account inserted with its phase is a copy of one that
- *		already has a history (a restore or a migration) and is left as is.
+ *		Fills in the phase of a new account and buffers its entry for the
+ *		history. The phase is the one given, else the churn phase for an
+ *		account inserted as churned (when the journey has one), else the
+ *		default phase. It is entered at phase_entered_at when given, else at
+ *		churned_at for the churn phase, else at created_at.
+ *
+ *		An account inserted with both phase_id and phase_entered_at is a copy
+ *		of one that already has a history, from a restore or a migration. It
+ *		is kept as given, with no entry row and no owner assignment, so that
+ *		a restore does not add history.
  */
 static HeapTuple
 place_new_account(HeapTuple tuple, TupleDesc tupdesc,
@@ -147,11 +152,13 @@ place_new_account(HeapTuple tuple, TupleDesc tupdesc,
 	bool		churned = status_is_churned(tuple, tupdesc, columns->status);
 	Datum		created_at = SPI_getbinval(tuple, tupdesc, columns->created_at, &isnull);
 	Datum		churned_at;
+	Datum		phase_id;
 	Datum		entered_at;
 	bool		churned_at_null;
+	bool		phase_id_null;
 	bool		entered_at_null;
+	bool		entered_churn_phase = false;
 	int64		account_id;
-	const CsPhase *phase;
 
 	churned_at = SPI_getbinval(tuple, tupdesc, columns->churned_at, &churned_at_null);
 	if (churned && churned_at_null)
@@ -161,38 +168,44 @@ place_new_account(HeapTuple tuple, TupleDesc tupdesc,
 		new_values[changed_count++] = churned_at;
 	}
 
-	(void) SPI_getbinval(tuple, tupdesc, columns->phase_id, &isnull);
+	phase_id = SPI_getbinval(tuple, tupdesc, columns->phase_id, &phase_id_null);
 	entered_at = SPI_getbinval(tuple, tupdesc, columns->phase_entered_at,
 							   &entered_at_null);
-	if (!isnull)
-	{
-		/* A copy with its phase; enter it at created_at when not given. */
-		if (entered_at_null)
-		{
-			changed_columns[changed_count] = columns->phase_entered_at;
-			new_values[changed_count++] = created_at;
-		}
-	}
-	else
-	{
-		phase = (churned && cs_phase_churn() != NULL) ? cs_phase_churn()
-			: cs_phase_default();
-		if (entered_at_null)
-			entered_at = (churned && phase->is_churn) ? churned_at : created_at;
 
+	if (!phase_id_null && !entered_at_null)
+	{
+		if (changed_count == 0)
+			return tuple;
+		return heap_modify_tuple_by_cols(tuple, tupdesc, changed_count,
+										 changed_columns, new_values, new_nulls);
+	}
+
+	if (phase_id_null)
+	{
+		const CsPhase *phase = cs_phase_default();
+
+		if (churned && cs_phase_churn() != NULL)
+		{
+			phase = cs_phase_churn();
+			entered_churn_phase = true;
+		}
+		phase_id = Int64GetDatum(phase->phase_id);
 		changed_columns[changed_count] = columns->phase_id;
-		new_values[changed_count++] = Int64GetDatum(phase->phase_id);
+		new_values[changed_count++] = phase_id;
+	}
+
+	if (entered_at_null)
+	{
+		entered_at = entered_churn_phase ? churned_at : created_at;
 		changed_columns[changed_count] = columns->phase_entered_at;
 		new_values[changed_count++] = entered_at;
-
-		account_id = DatumGetInt64(SPI_getbinval(tuple, tupdesc,
-												 columns->account_id, &isnull));
-		cs_history_add_entry(account_id, phase->phase_id,
-							 DatumGetTimestampTz(entered_at), churned);
 	}
 
-	if (changed_count == 0)
-		return tuple;
+	account_id = DatumGetInt64(SPI_getbinval(tuple, tupdesc,
+											 columns->account_id, &isnull));
+	cs_history_add_entry(account_id, DatumGetInt64(phase_id),
+						 DatumGetTimestampTz(entered_at), churned);
+
 	return heap_modify_tuple_by_cols(tuple, tupdesc, changed_count,
 									 changed_columns, new_values, new_nulls);
 }
@@ -327,7 +340,8 @@ end_as_table_owner(Oid saved_user, int saved_context)
  * cs_account_after_insert
  *		AFTER INSERT statement trigger on cs.account, with the transition
  *		table new_accounts: writes the buffered phase entries and assigns
- *		owners to the new accounts that need one.
+ *		owners to those accounts. Copies (see place_new_account) have no
+ *		entry and get no owner here.
  */
 Datum
 cs_account_after_insert(PG_FUNCTION_ARGS)
@@ -335,6 +349,8 @@ cs_account_after_insert(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Oid			saved_user;
 	int			saved_context;
+	Datum		entered_ids;
+	Oid			argtypes[1] = {INT8ARRAYOID};
 
 	check_trigger_call(fcinfo, "cs.account_after_insert()",
 					   CALLED_AS_TRIGGER(fcinfo) &&
@@ -344,11 +360,12 @@ cs_account_after_insert(PG_FUNCTION_ARGS)
 	begin_as_table_owner(trigdata->tg_relation, trigdata, &saved_user,
 						 &saved_context);
 
-	cs_history_flush_entries("new_accounts");
+	entered_ids = cs_history_flush_entries("new_accounts");
 
-	if (cs_current_automation == NULL || !cs_current_automation->assigns_owners)
-		cs_assign_owners_where("a.account_id IN (SELECT n.account_id FROM new_accounts AS n)",
-							   0, NULL, NULL, change_time(), "owner_assignment");
+	if (entered_ids != (Datum) 0 &&
+		(cs_current_automation == NULL || !cs_current_automation->assigns_owners))
+		cs_assign_owners_where("a.account_id = ANY ($1)", 1, argtypes,
+							   &entered_ids, change_time(), "owner_assignment");
 
 	end_as_table_owner(saved_user, saved_context);
 	return PointerGetDatum(NULL);

@@ -150,10 +150,16 @@ cs_history_add_entry(int64 account_id, int64 phase_id, TimestampTz entered_at,
 /*
  * cs_history_flush_entries
  *		Writes every buffered entry whose account is in the named transition
- *		table, then empties the buffer. The caller is connected to SPI and
- *		has registered the transition table.
+ *		table, empties the buffer, and returns the ids of the accounts
+ *		written as a bigint[], or 0 when there were none. The caller is
+ *		connected to SPI and has registered the transition table.
+ *
+ * NOTE: an insert into cs.account made by another trigger while a row of an
+ * outer insert is being processed flushes the outer statement's buffered
+ * entries too, and those are dropped because the inner transition table
+ * does not hold them.
  */
-void
+Datum
 cs_history_flush_entries(const char *transition_table)
 {
 	int			count = pending_count;
@@ -165,9 +171,11 @@ cs_history_flush_entries(const char *transition_table)
 	TIMESTAMPTZARRAYOID, TEXTARRAYOID};
 	Datum		values[4];
 	char	   *sql;
+	int64	   *written_ids;
+	uint64		written;
 
 	if (count == 0)
-		return;
+		return (Datum) 0;
 
 	account_ids = palloc(sizeof(int64) * count);
 	phase_ids = palloc(sizeof(int64) * count);
@@ -198,8 +206,17 @@ cs_history_flush_entries(const char *transition_table)
 				   "pg_catalog.unnest($3), pg_catalog.unnest($4)) "
 				   "AS e(account_id, phase_id, entered_at, reason) "
 				   "WHERE e.account_id IN (SELECT n.account_id FROM %s AS n) "
-				   "ORDER BY e.account_id",
+				   "ORDER BY e.account_id "
+				   "RETURNING account_id",
 				   transition_table);
 
-	cs_spi_execute(sql, 4, argtypes, values, NULL, SPI_OK_INSERT);
+	written = cs_spi_execute(sql, 4, argtypes, values, NULL,
+							 SPI_OK_INSERT_RETURNING);
+	if (written == 0)
+		return (Datum) 0;
+
+	written_ids = palloc(sizeof(int64) * written);
+	for (uint64 i = 0; i < written; i++)
+		written_ids[i] = cs_spi_get_int64((int) i, 1, NULL);
+	return cs_int64_array(written_ids, (int) written);
 }

@@ -78,6 +78,7 @@ typedef struct Assignment
 
 static AssignmentStrategy parse_strategy(const char *name);
 static const char *strategy_name(AssignmentStrategy strategy);
+static bool arr_is_needed(void);
 static Candidate *read_candidates(const char *account_filter, int nargs,
 								  Oid *argtypes, Datum *values, int *count);
 static Member *read_members(Candidate *candidates, int candidate_count,
@@ -119,6 +120,23 @@ strategy_name(AssignmentStrategy strategy)
 }
 
 /*
+ * arr_is_needed
+ *		True when a phase assigns by least_arr or an active member has an ARR
+ *		capacity. Only then is the ARR of each account summed, because that
+ *		is a look-up into cs.contract per account.
+ */
+static bool
+arr_is_needed(void)
+{
+	cs_spi_execute("SELECT EXISTS (SELECT 1 FROM cs.phase AS p "
+				   "WHERE p.assignment_strategy = 'least_arr') "
+				   "OR EXISTS (SELECT 1 FROM cs.team_member AS m "
+				   "WHERE m.active AND m.max_arr IS NOT NULL)",
+				   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	return strcmp(cs_spi_get_text(0, 1), "t") == 0;
+}
+
+/*
  * read_candidates
  *		Reads the accounts that match account_filter (an SQL condition on the
  *		alias a, for cs.account) and need an owner: none, an inactive one,
@@ -133,11 +151,14 @@ read_candidates(const char *account_filter, int nargs, Oid *argtypes,
 	char	   *sql;
 	Candidate  *candidates;
 	int			rows;
+	const char *arr_expression = "0::float8";
+
+	if (arr_is_needed())
+		arr_expression = "coalesce((SELECT sum(c.arr) FROM cs.contract AS c "
+			"WHERE c.account_id = a.account_id AND c.status = 'active'), 0)::float8";
 
 	sql = psprintf("SELECT a.account_id, a.segment, a.owner_id, p.owner_role, "
-				   "p.assignment_strategy, p.name, "
-				   "coalesce((SELECT sum(c.arr) FROM cs.contract AS c "
-				   "WHERE c.account_id = a.account_id AND c.status = 'active'), 0)::float8, "
+				   "p.assignment_strategy, p.name, %s, "
 				   "CASE WHEN a.owner_id IS NULL THEN 'no owner' "
 				   "WHEN NOT o.active THEN 'owner inactive' "
 				   "ELSE 'owner has role ' || o.role_name END "
@@ -148,7 +169,7 @@ read_candidates(const char *account_filter, int nargs, Oid *argtypes,
 				   "AND (a.owner_id IS NULL OR NOT o.active OR o.role_name <> p.owner_role) "
 				   "AND (%s) "
 				   "ORDER BY p.owner_role, a.account_id",
-				   account_filter);
+				   arr_expression, account_filter);
 
 	cs_spi_execute(sql, nargs, argtypes, values, NULL, SPI_OK_SELECT);
 

@@ -71,7 +71,7 @@ extern const CsPhase *cs_phase_churn(void);
 extern void cs_history_init(void);
 extern void cs_history_add_entry(int64 account_id, int64 phase_id,
 								 TimestampTz entered_at, bool churned);
-extern void cs_history_flush_entries(const char *transition_table);
+extern Datum cs_history_flush_entries(const char *transition_table);
 
 /* owner_assignment.c */
 extern int64 cs_assign_owners_where(const char *account_filter, int nargs,
