@@ -16,7 +16,9 @@ OBJS = \
 	src/history.o \
 	src/owner_assignment.o \
 	src/account_triggers.o \
-	src/phase_transitions.o
+	src/phase_transitions.o \
+	src/worker_launcher.o \
+	src/automation_worker.o
 
 EXTENSION = pg_success
 DATA_built = pg_success--0.1.sql

@@ -164,6 +164,11 @@ BEGIN
         UPDATE cs.team_role
         SET description = NEW.description
         WHERE role_name = NEW.role_name AND builtin;
+    ELSIF TG_TABLE_NAME = 'automation_step' THEN
+        UPDATE cs.automation_step
+        SET position = NEW.position, statement = NEW.statement,
+            enabled = NEW.enabled, description = NEW.description
+        WHERE step_name = NEW.step_name AND builtin;
     END IF;
 
     IF FOUND THEN
@@ -173,7 +178,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION cs.merge_builtin_row() IS 'Insert trigger on cs.phase and cs.team_role: an inserted builtin row overwrites the installed row with the same key instead of adding one, which is how a restore keeps an admin''s edits to the default journey.';
+COMMENT ON FUNCTION cs.merge_builtin_row() IS 'Insert trigger on cs.phase, cs.team_role and cs.automation_step: an inserted builtin row overwrites the installed row with the same key instead of adding one, which is how a restore keeps an admin''s edits to the default journey.';
 
 CREATE TRIGGER phase_merge_builtin
     BEFORE INSERT ON cs.phase

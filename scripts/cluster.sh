@@ -77,7 +77,9 @@ prepare_work_dir() {
 }
 
 # start_cluster PORT: creates and starts a cluster in $WORK_DIR/cluster that
-# listens only on a socket in $WORK_DIR/socket and on 127.0.0.1:PORT.
+# listens only on a socket in $WORK_DIR/socket and on 127.0.0.1:PORT. The
+# automation workers stay idle (pg_success.enabled = off) unless
+# PG_SUCCESS_ENABLED=on, so tests and the demo control time through as_of.
 start_cluster() {
     PGPORT=$1
     PGHOST=$WORK_DIR/socket
@@ -94,6 +96,7 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PGHOST'
 shared_preload_libraries = 'pg_cron,pg_success'
 cron.database_name = 'postgres'
+pg_success.enabled = ${PG_SUCCESS_ENABLED:-off}
 fsync = off
 max_connections = 40
 log_min_messages = warning

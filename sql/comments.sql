@@ -31,9 +31,11 @@ FROM pg_type AS t
 WHERE t.typnamespace = 'cs'::regnamespace AND t.typtype = 'd'
   AND obj_description(t.oid, 'pg_type') IS NULL;
 
--- The extension's tables are registered for pg_dump.
+-- The extension's tables are registered for pg_dump, except the worker's
+-- runtime state, which belongs to the database it was recorded in.
 SELECT c.relname
 FROM pg_class AS c
 WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'S')
+  AND c.relname <> 'worker_state'
   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'pg_success')::oid[])
 ORDER BY 1;

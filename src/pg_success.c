@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -38,6 +39,7 @@ _PG_init(void)
 				 errdetail("The extension runs background workers, which can only be registered when the server starts."),
 				 errhint("Add pg_success to shared_preload_libraries in postgresql.conf and restart the server.")));
 
+	cs_worker_init();
 	MarkGUCPrefixReserved("pg_success");
 
 	cs_phase_cache_init();

@@ -57,7 +57,7 @@ is( $node->safe_psql(
 	'schema cs not created');
 
 # The same server with the library preloaded.
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_success'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_success'\npg_success.enabled = off");
 $node->restart;
 
 my $create_result = $node->psql(

@@ -12,7 +12,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('cache');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_success'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_success'\npg_success.enabled = off");
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_success');
