@@ -89,9 +89,13 @@ COMMENT ON COLUMN cs.worker_status.last_error_at IS 'When the most recent failur
 -- is committed before the next starts. A CALL step runs without an
 -- exception block, because a procedure that commits cannot run inside one,
 -- so its error ends the procedure after the earlier steps have committed.
+--
+-- NOTE: this is the one routine without SET search_path, because PostgreSQL
+-- rejects COMMIT in a procedure that has a SET clause. Its body therefore
+-- qualifies every table, function and operator it uses, and the steps it
+-- runs qualify theirs.
 CREATE PROCEDURE cs.run_automations(as_of timestamptz DEFAULT now())
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     step   record;
@@ -103,7 +107,7 @@ BEGIN
         WHERE s.enabled
         ORDER BY s.position, s.step_name
     LOOP
-        IF step.statement ~* '^\s*call\s' THEN
+        IF step.statement OPERATOR(pg_catalog.~*) '^\s*call\s' THEN
             EXECUTE step.statement USING as_of;
             RAISE NOTICE 'pg_success step % done', step.step_name;
         ELSE

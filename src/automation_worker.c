@@ -62,6 +62,7 @@ static bool extension_is_installed(void);
 static TickStep *read_steps(MemoryContext context, int *count);
 static void run_step(TickStep *step, TimestampTz as_of, MemoryContext context);
 static void run_select_step(TickStep *step, TimestampTz as_of);
+static char *replace_parameter(const char *statement, const char *literal);
 static void run_call_step(TickStep *step, TimestampTz as_of);
 static void record_tick(TickStep *steps, int count, TimestampTz as_of,
 						TimestampTz finished);
@@ -161,6 +162,30 @@ run_select_step(TickStep *step, TimestampTz as_of)
 }
 
 /*
+ * replace_parameter
+ *		Returns the statement with every $1 replaced by the literal. The
+ *		statement comes from cs.automation_step, whose check constraint
+ *		admits only SELECT and CALL statements.
+ */
+static char *
+replace_parameter(const char *statement, const char *literal)
+{
+	StringInfoData result;
+	const char *position = statement;
+	const char *found;
+
+	initStringInfo(&result);
+	while ((found = strstr(position, "$1")) != NULL)
+	{
+		appendBinaryStringInfo(&result, position, found - position);
+		appendStringInfoString(&result, literal);
+		position = found + 2;
+	}
+	appendStringInfoString(&result, position);
+	return result.data;
+}
+
+/*
  * run_call_step
  *		Runs a CALL step like a top-level statement: the as_of value is
  *		spliced in as a literal, the statement is planned and run through an
@@ -174,13 +199,10 @@ run_call_step(TickStep *step, TimestampTz as_of)
 	List	   *parse_trees;
 	ListCell   *cell;
 
-	as_of_literal = quote_literal_cstr(DatumGetCString(
-													   DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(as_of))));
-	statement = text_to_cstring(DatumGetTextPP(
-											   DirectFunctionCall3(replace_text,
-																   CStringGetTextDatum(step->statement),
-																   CStringGetTextDatum("$1"),
-																   CStringGetTextDatum(psprintf("%s::timestamptz", as_of_literal)))));
+	as_of_literal = psprintf("%s::timestamptz",
+							 quote_literal_cstr(DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																					TimestampTzGetDatum(as_of)))));
+	statement = replace_parameter(step->statement, as_of_literal);
 
 	parse_trees = pg_parse_query(statement);
 	foreach(cell, parse_trees)

@@ -80,6 +80,32 @@ ok($node->log_contains(qr/pg_success step "broken" failed in database "app": div
 	'failing step logged with step and database');
 $node->safe_psql('app', "DELETE FROM cs.automation_step WHERE step_name = 'broken'");
 
+# A CALL step runs a procedure that commits on its own.
+$node->safe_psql('app', q{
+CREATE TABLE public.tick_marks (as_of timestamptz, mark int);
+CREATE PROCEDURE public.mark_tick(as_of timestamptz)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.tick_marks VALUES (as_of, 1);
+    COMMIT;
+    INSERT INTO public.tick_marks VALUES (as_of, 2);
+END;
+$$;
+INSERT INTO cs.automation_step (step_name, position, statement)
+VALUES ('mark_tick', 50, 'CALL public.mark_tick($1)');
+});
+ok( $node->poll_query_until(
+		'app', "SELECT count(*) >= 2 FROM public.tick_marks"),
+	'procedure step runs and commits');
+is( $node->safe_psql('app',
+		"SELECT count(DISTINCT mark) FROM public.tick_marks WHERE as_of = (SELECT min(as_of) FROM public.tick_marks)"),
+	'2', 'procedure step runs after its own commit');
+ok( $node->poll_query_until(
+		'app',
+		"SELECT last_tick_counts ? 'mark_tick' AND last_tick_counts->'mark_tick' = 'null'::jsonb FROM cs.worker_status"),
+	'procedure step has no count');
+$node->safe_psql('app', "DELETE FROM cs.automation_step WHERE step_name = 'mark_tick'");
+
 # SIGHUP: pg_success.enabled = off stops ticks, on resumes them.
 $node->safe_psql('postgres', 'ALTER SYSTEM SET pg_success.enabled = off');
 $node->reload;
