@@ -8,8 +8,8 @@
  * A step is an SQL statement with one parameter, $1, the tick's as_of
  * time. A SELECT step returns the number of items it handled in its first
  * column. A CALL step runs a procedure that may commit on its own, so it is
- * executed the way a top-level statement is, through a portal; it reports
- * no count. A failing step is logged with its name and the database, its
+ * executed the way a top-level statement is, through a portal, and it
+ * reports no count. A failing step is logged with its name and the database, its
  * error is kept for cs.worker_status, and the following steps still run.
  *
  * Copyright (c) 2026, pg_success developers
@@ -239,8 +239,8 @@ run_call_step(TickStep *step, TimestampTz as_of)
 /*
  * run_step
  *		Runs one step in a transaction of its own. An error is caught,
- *		logged with the step and database names, and kept in the step; the
- *		transaction is rolled back and the tick goes on.
+ *		logged with the step and database names, and kept in the step. The
+ *		transaction is then rolled back and the tick goes on.
  */
 static void
 run_step(TickStep *step, TimestampTz as_of, MemoryContext context)

@@ -7,12 +7,12 @@
  *
  * The launcher connects to no database and reads the shared catalog
  * pg_database. It starts a worker for every database that accepts
- * connections (limited to pg_success.databases when set); a worker in a
- * database without the extension exits at once, and the launcher probes
- * that database again after CS_LAUNCHER_PROBE_NAPTIMES naptimes or as soon as
- * CREATE EXTENSION pg_success commits anywhere, which wakes the launcher
- * through shared memory. A worker that stops for any other reason is
- * started again by the same probe.
+ * connections, limited to pg_success.databases when that is set. A worker
+ * in a database without the extension exits at once. The launcher probes
+ * such a database again after CS_LAUNCHER_PROBE_NAPTIMES naptimes, or as
+ * soon as CREATE EXTENSION pg_success commits anywhere, which wakes the
+ * launcher through shared memory. A worker that stops for any other reason
+ * is started again by the same probe.
  *
  * The launcher starts only when recovery has finished, so a hot standby
  * runs no automations, and a promoted standby starts them.
@@ -72,7 +72,7 @@ typedef struct CsLauncherShared
 	bool		probe_requested;
 } CsLauncherShared;
 
-/* A database the launcher knows about. */
+/* A database found in pg_database, with its worker. */
 typedef struct DatabaseWorker
 {
 	Oid			database_oid;
@@ -178,7 +178,7 @@ launcher_shmem_startup(void)
 
 /*
  * cs_wake_launcher
- *		SQL function cs.wake_launcher(): asks the launcher to probe the
+ *		SQL function cs.wake_launcher(): makes the launcher probe the
  *		databases without a worker once the current transaction commits.
  *		CREATE EXTENSION calls it, so a new installation gets its worker
  *		without a restart.
