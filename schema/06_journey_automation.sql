@@ -1,6 +1,14 @@
 -- Journey and ownership automation: C triggers on cs.account and
 -- cs.team_member, and the functions that move and assign accounts.
 
+CREATE FUNCTION cs.account_before_insert_statement()
+RETURNS trigger
+LANGUAGE c
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'cs_account_before_insert_statement';
+
+COMMENT ON FUNCTION cs.account_before_insert_statement() IS 'Statement trigger on cs.account: opens the buffer of phase entries of one INSERT statement, so that an insert running inside another keeps its entries apart.';
+
 CREATE FUNCTION cs.account_before_write()
 RETURNS trigger
 LANGUAGE c
@@ -24,6 +32,10 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'cs_account_after_update';
 
 COMMENT ON FUNCTION cs.account_after_update() IS 'Statement trigger on cs.account: records phase and owner changes and assigns owners to accounts that entered a phase owned by another role.';
+
+CREATE TRIGGER account_before_insert_statement
+    BEFORE INSERT ON cs.account
+    FOR EACH STATEMENT EXECUTE FUNCTION cs.account_before_insert_statement();
 
 CREATE TRIGGER account_before_write
     BEFORE INSERT OR UPDATE OF status, phase_id, churned_at ON cs.account
@@ -67,7 +79,7 @@ CREATE TRIGGER team_member_after_update
 
 CREATE FUNCTION cs.run_phase_transitions(as_of timestamptz DEFAULT now())
 RETURNS bigint
-LANGUAGE c STRICT VOLATILE
+LANGUAGE c VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'cs_run_phase_transitions';
 

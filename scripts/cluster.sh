@@ -101,7 +101,7 @@ fsync = off
 max_connections = 40
 log_min_messages = warning
 CONF
-    as_postgres pg_ctl -D "$WORK_DIR/cluster" -l "$WORK_DIR/server.log" -w start >/dev/null || {
+    as_postgres pg_ctl -D "$WORK_DIR/cluster" -l "$WORK_DIR/server.log" -w start >/dev/null 9>&- || {
         cat "$WORK_DIR/server.log" >&2
         return 1
     }

@@ -178,8 +178,37 @@ ROLLBACK;
 INSERT INTO cs.account (external_id, name, created_at) VALUES ('old-default', 'Old Default', '2025-01-05+00');
 SELECT phase FROM pg_temp.state WHERE external_id = 'old-default';
 
--- A NULL as_of moves nothing (the function is strict).
-SELECT cs.run_phase_transitions(NULL) AS moved;
+-- as_of must be a finite time.
+SELECT cs.run_phase_transitions(NULL);
+SELECT cs.run_phase_transitions('infinity');
+SELECT cs.run_phase_transitions('-infinity');
+
+-- Inside a transaction that holds a cycle it has not committed yet, the
+-- walk stops after one step per phase instead of looping.
+BEGIN;
+UPDATE cs.phase SET max_duration = interval '10 days', next_phase_id = 1 WHERE name = 'Value';
+INSERT INTO cs.account (external_id, name, created_at) VALUES ('cycler', 'Cycler', '2020-01-01+00');
+SELECT cs.run_phase_transitions('2025-01-01+00') > 0 AS moved_some;
+SELECT count(*) <= (SELECT count(*) FROM cs.phase) + 1 AS bounded_history FROM pg_temp.journey_of('cycler');
+ROLLBACK;
+
+-- An insert into cs.account that runs inside another keeps both
+-- statements' entries and owners.
+CREATE FUNCTION pg_temp.insert_extra(external text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cs.account (external_id, name, created_at)
+    VALUES (external || '-extra', 'Extra', '2025-01-05+00');
+    RETURN external;
+END;
+$$;
+INSERT INTO cs.account (external_id, name, created_at)
+SELECT pg_temp.insert_extra('outer-' || i), 'Outer ' || i, '2025-01-05+00'
+FROM generate_series(1, 2) AS i;
+SELECT a.external_id, count(h.*) AS history_rows, a.owner_id IS NOT NULL AS has_owner
+FROM cs.account AS a LEFT JOIN cs.phase_history AS h USING (account_id)
+WHERE a.external_id LIKE 'outer-%'
+GROUP BY a.external_id, a.owner_id ORDER BY a.external_id;
 
 -- Report view.
 SELECT phase, accounts, unassigned_accounts FROM cs.accounts_per_phase ORDER BY position;

@@ -58,20 +58,33 @@ SELECT pg_temp.error_of($$INSERT INTO cs.team_member (name, email, role_name, ma
 SELECT pg_temp.error_of($$INSERT INTO cs.team_member (name, email, role_name, max_arr) VALUES ('D', 'd@example.com', 'csm', -5)$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.team_member (name, email, role_name, segments) VALUES ('D', 'd@example.com', 'csm', ARRAY['smb', NULL])$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.team_member (name, email, role_name) VALUES ('  ', 'd@example.com', 'csm')$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.team_member (name, email, role_name, max_arr) VALUES ('D', 'd@example.com', 'csm', 'NaN')$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.team_member (name, email, role_name, db_role) VALUES ('D', 'd@example.com', 'csm', '')$$);
+-- Addresses are unique regardless of case.
+SELECT pg_temp.error_of($$INSERT INTO cs.team_member (name, email, role_name) VALUES ('Ann', 'ANN@example.com', 'csm')$$);
 
 -- Accounts.
 SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, status) VALUES ('a1', 'A1', 'paused')$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, attributes) VALUES ('a1', 'A1', '[1, 2]')$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name) VALUES ('', 'A1')$$);
-SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, churned_at) VALUES ('a1', 'A1', '2025-01-01')$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, created_at, churned_at) VALUES ('a1', 'A1', '2024-01-01', '2025-01-01')$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, status, created_at, churned_at) VALUES ('a1', 'A1', 'churned', '2025-01-01', '2024-01-01')$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, created_at) VALUES ('a1', 'A1', 'infinity')$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, created_at) VALUES ('a1', 'A1', '-infinity')$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, created_at) VALUES ('a1', 'A1', NULL)$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name, created_at, phase_id, phase_entered_at) VALUES ('a1', 'A1', '2025-01-01', 1, '2024-12-01')$$);
 INSERT INTO cs.account (external_id, name, created_at) VALUES ('a1', 'A1', '2025-01-01');
 SELECT pg_temp.error_of($$INSERT INTO cs.account (external_id, name) VALUES ('a1', 'Duplicate')$$);
+SELECT pg_temp.error_of($$UPDATE cs.account SET phase_id = NULL WHERE external_id = 'a1'$$);
+SELECT pg_temp.error_of($$UPDATE cs.account SET phase_entered_at = NULL WHERE external_id = 'a1'$$);
 
 -- Contracts: end before start, negative ARR, zero term.
 INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months)
 SELECT account_id, '2025-06-01', '2025-01-01', 1200, 12 FROM cs.account WHERE external_id = 'a1';
 SELECT pg_temp.error_of($$INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months) SELECT account_id, '2025-01-01', '2025-01-01', 1200, 12 FROM cs.account WHERE external_id = 'a1'$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months) SELECT account_id, '2025-01-01', '2026-01-01', -1, 12 FROM cs.account WHERE external_id = 'a1'$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months) SELECT account_id, '2025-01-01', '2026-01-01', 'NaN', 12 FROM cs.account WHERE external_id = 'a1'$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months) SELECT account_id, '2025-01-01', 'infinity', 100, 12 FROM cs.account WHERE external_id = 'a1'$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months) SELECT account_id, '2025-01-01', '2026-01-01', 100, 0 FROM cs.account WHERE external_id = 'a1'$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months, status) SELECT account_id, '2025-01-01', '2026-01-01', 100, 12, 'lost' FROM cs.account WHERE external_id = 'a1'$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.contract (account_id, start_date, end_date, arr, term_months) VALUES (999999, '2025-01-01', '2026-01-01', 100, 12)$$);
@@ -87,11 +100,16 @@ INSERT INTO cs.contact (account_id, name, email, is_primary)
 SELECT account_id, 'Pat', 'pat@a1.example.com', true FROM cs.account WHERE external_id = 'a1';
 SELECT pg_temp.error_of($$INSERT INTO cs.contact (account_id, name, email, is_primary) SELECT account_id, 'Sam', 'sam@a1.example.com', true FROM cs.account WHERE external_id = 'a1'$$);
 SELECT pg_temp.error_of($$INSERT INTO cs.contact (account_id, name, email) SELECT account_id, 'Pat again', 'pat@a1.example.com' FROM cs.account WHERE external_id = 'a1'$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.contact (account_id, name, email) SELECT account_id, 'Pat upper', 'PAT@a1.example.com' FROM cs.account WHERE external_id = 'a1'$$);
+SELECT pg_temp.error_of($$INSERT INTO cs.contact (account_id, name, email) SELECT account_id, ' ', 'blank@a1.example.com' FROM cs.account WHERE external_id = 'a1'$$);
 
 -- Phase configuration: negative and zero durations, next phase without a
 -- duration, a phase that follows itself.
 UPDATE cs.phase SET max_duration = interval '-5 days' WHERE name = 'Onboarding';
 SELECT pg_temp.error_of($$UPDATE cs.phase SET max_duration = interval '0' WHERE name = 'Onboarding'$$);
+SELECT pg_temp.error_of($$UPDATE cs.phase SET max_duration = interval '1 month -29 days 23 hours' WHERE name = 'Onboarding'$$);
+SELECT pg_temp.error_of($$UPDATE cs.phase SET max_duration = interval '101 years' WHERE name = 'Onboarding'$$);
+SELECT pg_temp.error_of($$TRUNCATE cs.phase CASCADE$$);
 SELECT pg_temp.error_of($$UPDATE cs.phase SET max_duration = NULL WHERE name = 'Onboarding'$$);
 SELECT pg_temp.error_of($$UPDATE cs.phase SET next_phase_id = phase_id WHERE name = 'Onboarding'$$);
 SELECT pg_temp.error_of($$UPDATE cs.phase SET assignment_strategy = 'random' WHERE name = 'Onboarding'$$);
@@ -131,6 +149,15 @@ VALUES (20, 'Expansion', 35, interval '10 days', 1);
 UPDATE cs.phase SET next_phase_id = 20, max_duration = interval '90 days' WHERE name = 'Value';
 COMMIT;
 SELECT count(*) AS phases FROM cs.phase;
+
+-- Two builtin phases may swap names within a transaction.
+BEGIN;
+UPDATE cs.phase SET name = (CASE name WHEN 'Risk' THEN 'Advocacy' ELSE 'Risk' END)
+WHERE name IN ('Risk', 'Advocacy');
+COMMIT;
+SELECT phase_id, name FROM cs.phase WHERE phase_id IN (5, 6) ORDER BY phase_id;
+UPDATE cs.phase SET name = (CASE name WHEN 'Risk' THEN 'Advocacy' ELSE 'Risk' END)
+WHERE name IN ('Risk', 'Advocacy');
 
 -- A next phase that does not exist.
 BEGIN;

@@ -29,6 +29,7 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
+PG_FUNCTION_INFO_V1(cs_account_before_insert_statement);
 PG_FUNCTION_INFO_V1(cs_account_before_write);
 PG_FUNCTION_INFO_V1(cs_account_after_insert);
 PG_FUNCTION_INFO_V1(cs_account_after_update);
@@ -149,8 +150,9 @@ place_new_account(HeapTuple tuple, TupleDesc tupdesc,
 	bool		new_nulls[3] = {false, false, false};
 	int			changed_count = 0;
 	bool		isnull;
+	bool		created_at_null;
 	bool		churned = status_is_churned(tuple, tupdesc, columns->status);
-	Datum		created_at = SPI_getbinval(tuple, tupdesc, columns->created_at, &isnull);
+	Datum		created_at = SPI_getbinval(tuple, tupdesc, columns->created_at, &created_at_null);
 	Datum		churned_at;
 	Datum		phase_id;
 	Datum		entered_at;
@@ -172,7 +174,11 @@ place_new_account(HeapTuple tuple, TupleDesc tupdesc,
 	entered_at = SPI_getbinval(tuple, tupdesc, columns->phase_entered_at,
 							   &entered_at_null);
 
-	if (!phase_id_null && !entered_at_null)
+	/*
+	 * A copy keeps its phase. A NULL created_at is left for the NOT NULL
+	 * constraint to reject with the column's name.
+	 */
+	if ((!phase_id_null && !entered_at_null) || created_at_null)
 	{
 		if (changed_count == 0)
 			return tuple;
@@ -229,13 +235,22 @@ follow_status_change(HeapTuple old_tuple, HeapTuple tuple, TupleDesc tupdesc,
 	bool		was_churned = status_is_churned(old_tuple, tupdesc, columns->status);
 	bool		is_churned = status_is_churned(tuple, tupdesc, columns->status);
 	bool		isnull;
+	bool		new_phase_null;
+	bool		new_entered_null;
 	int64		old_phase = DatumGetInt64(SPI_getbinval(old_tuple, tupdesc, columns->phase_id, &isnull));
-	int64		new_phase = DatumGetInt64(SPI_getbinval(tuple, tupdesc, columns->phase_id, &isnull));
+	int64		new_phase = DatumGetInt64(SPI_getbinval(tuple, tupdesc, columns->phase_id, &new_phase_null));
 	TimestampTz old_entered = DatumGetTimestampTz(SPI_getbinval(old_tuple, tupdesc, columns->phase_entered_at, &isnull));
-	TimestampTz new_entered = DatumGetTimestampTz(SPI_getbinval(tuple, tupdesc, columns->phase_entered_at, &isnull));
+	TimestampTz new_entered = DatumGetTimestampTz(SPI_getbinval(tuple, tupdesc, columns->phase_entered_at, &new_entered_null));
 	Datum		churned_at;
 	bool		churned_at_null;
 	TimestampTz enter_time = change_time();
+
+	/*
+	 * A NULL phase or entry time set by the statement is left for the NOT
+	 * NULL constraint to reject with the column's name.
+	 */
+	if (new_phase_null || new_entered_null)
+		return tuple;
 
 	churned_at = SPI_getbinval(tuple, tupdesc, columns->churned_at, &churned_at_null);
 
@@ -278,6 +293,26 @@ follow_status_change(HeapTuple old_tuple, HeapTuple tuple, TupleDesc tupdesc,
 		return tuple;
 	return heap_modify_tuple_by_cols(tuple, tupdesc, changed_count,
 									 changed_columns, new_values, new_nulls);
+}
+
+/*
+ * cs_account_before_insert_statement
+ *		BEFORE INSERT statement trigger on cs.account: opens the statement's
+ *		frame for buffered phase entries (see history.c).
+ */
+Datum
+cs_account_before_insert_statement(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	check_trigger_call(fcinfo, "cs.account_before_insert_statement()",
+					   CALLED_AS_TRIGGER(fcinfo) &&
+					   TRIGGER_FIRED_BEFORE(trigdata->tg_event) &&
+					   TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) &&
+					   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event));
+
+	cs_history_open_frame();
+	return PointerGetDatum(NULL);
 }
 
 /*
@@ -364,8 +399,9 @@ cs_account_after_insert(PG_FUNCTION_ARGS)
 
 	if (entered_ids != (Datum) 0 &&
 		(cs_current_automation == NULL || !cs_current_automation->assigns_owners))
-		cs_assign_owners_where("a.account_id = ANY ($1)", 1, argtypes,
-							   &entered_ids, change_time(), "owner_assignment");
+		cs_assign_owners_where("a.account_id IN (SELECT pg_catalog.unnest($1))",
+							   1, argtypes, &entered_ids, change_time(), true,
+							   "owner_assignment");
 
 	end_as_table_owner(saved_user, saved_context);
 	return PointerGetDatum(NULL);
@@ -436,7 +472,8 @@ cs_account_after_update(PG_FUNCTION_ARGS)
 							   "SELECT n.account_id FROM old_accounts AS o "
 							   "JOIN new_accounts AS n ON n.account_id = o.account_id "
 							   "WHERE n.phase_id IS DISTINCT FROM o.phase_id)",
-							   0, NULL, NULL, change_time(), "owner_assignment");
+							   0, NULL, NULL, change_time(), true,
+							   "owner_assignment");
 
 	end_as_table_owner(saved_user, saved_context);
 	return PointerGetDatum(NULL);
@@ -472,7 +509,8 @@ cs_team_member_after_update(PG_FUNCTION_ARGS)
 						   "SELECT n.role_name FROM old_members AS o "
 						   "JOIN new_members AS n ON n.member_id = o.member_id "
 						   "WHERE n.active AND (NOT o.active OR n.role_name <> o.role_name)))",
-						   0, NULL, NULL, change_time(), "owner_assignment");
+						   0, NULL, NULL, change_time(), false,
+						   "owner_assignment");
 
 	end_as_table_owner(saved_user, saved_context);
 	return PointerGetDatum(NULL);
@@ -500,7 +538,8 @@ cs_team_member_after_insert(PG_FUNCTION_ARGS)
 
 	cs_assign_owners_where("a.owner_id IS NULL AND p.owner_role IN ("
 						   "SELECT n.role_name FROM new_members AS n WHERE n.active)",
-						   0, NULL, NULL, change_time(), "owner_assignment");
+						   0, NULL, NULL, change_time(), false,
+						   "owner_assignment");
 
 	end_as_table_owner(saved_user, saved_context);
 	return PointerGetDatum(NULL);

@@ -12,8 +12,13 @@
  * (suppressed by another trigger, or turned into an update by ON CONFLICT)
  * leave no history.
  *
- * The buffer lives in TopTransactionContext. Each entry carries the
- * subtransaction that created it, so that entries of a rolled-back
+ * An insert into cs.account can run inside another one, from a function or
+ * a trigger. A BEFORE INSERT statement trigger therefore opens a frame for
+ * each statement, entries carry the frame of the statement whose row
+ * created them, and a statement writes only the entries of its own frame.
+ *
+ * The buffer lives in TopTransactionContext. Each entry and frame carries
+ * the subtransaction that created it, so that those of a rolled-back
  * subtransaction are dropped and never reach the table.
  *
  * Copyright (c) 2026, pg_success developers
@@ -34,12 +39,25 @@ typedef struct PendingEntry
 	int64		phase_id;
 	TimestampTz entered_at;
 	bool		churned;
+	int64		frame_id;
 	SubTransactionId subxact_id;
 } PendingEntry;
+
+/* An INSERT statement on cs.account that is still running. */
+typedef struct StatementFrame
+{
+	int64		frame_id;
+	SubTransactionId subxact_id;
+} StatementFrame;
 
 static PendingEntry *pending_entries = NULL;
 static int	pending_count = 0;
 static int	pending_capacity = 0;
+
+static StatementFrame *frames = NULL;
+static int	frame_count = 0;
+static int	frame_capacity = 0;
+static int64 last_frame_id = 0;
 
 static void history_xact_callback(XactEvent event, void *arg);
 static void history_subxact_callback(SubXactEvent event,
@@ -76,6 +94,9 @@ history_xact_callback(XactEvent event, void *arg)
 			pending_entries = NULL;
 			pending_count = 0;
 			pending_capacity = 0;
+			frames = NULL;
+			frame_count = 0;
+			frame_capacity = 0;
 			break;
 		default:
 			break;
@@ -93,9 +114,6 @@ history_subxact_callback(SubXactEvent event, SubTransactionId subxact_id,
 {
 	int			kept = 0;
 
-	if (pending_count == 0)
-		return;
-
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
 		for (int i = 0; i < pending_count; i++)
@@ -104,6 +122,14 @@ history_subxact_callback(SubXactEvent event, SubTransactionId subxact_id,
 				pending_entries[kept++] = pending_entries[i];
 		}
 		pending_count = kept;
+
+		kept = 0;
+		for (int i = 0; i < frame_count; i++)
+		{
+			if (frames[i].subxact_id != subxact_id)
+				frames[kept++] = frames[i];
+		}
+		frame_count = kept;
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
@@ -112,7 +138,37 @@ history_subxact_callback(SubXactEvent event, SubTransactionId subxact_id,
 			if (pending_entries[i].subxact_id == subxact_id)
 				pending_entries[i].subxact_id = parent_subxact_id;
 		}
+		for (int i = 0; i < frame_count; i++)
+		{
+			if (frames[i].subxact_id == subxact_id)
+				frames[i].subxact_id = parent_subxact_id;
+		}
 	}
+}
+
+/*
+ * cs_history_open_frame
+ *		Starts the frame of an INSERT statement on cs.account; called by its
+ *		BEFORE INSERT statement trigger.
+ */
+void
+cs_history_open_frame(void)
+{
+	if (frame_count == frame_capacity)
+	{
+		int			new_capacity = frame_capacity == 0 ? 8 : frame_capacity * 2;
+
+		if (frames == NULL)
+			frames = MemoryContextAlloc(TopTransactionContext,
+										sizeof(StatementFrame) * new_capacity);
+		else
+			frames = repalloc(frames, sizeof(StatementFrame) * new_capacity);
+		frame_capacity = new_capacity;
+	}
+
+	frames[frame_count].frame_id = ++last_frame_id;
+	frames[frame_count].subxact_id = GetCurrentSubTransactionId();
+	frame_count++;
 }
 
 /*
@@ -144,25 +200,23 @@ cs_history_add_entry(int64 account_id, int64 phase_id, TimestampTz entered_at,
 	entry->phase_id = phase_id;
 	entry->entered_at = entered_at;
 	entry->churned = churned;
+	entry->frame_id = frame_count > 0 ? frames[frame_count - 1].frame_id : 0;
 	entry->subxact_id = GetCurrentSubTransactionId();
 }
 
 /*
  * cs_history_flush_entries
- *		Writes every buffered entry whose account is in the named transition
- *		table, empties the buffer, and returns the ids of the accounts
- *		written as a bigint[], or 0 when there were none. The caller is
- *		connected to SPI and has registered the transition table.
- *
- * NOTE: an insert into cs.account made by another trigger while a row of an
- * outer insert is being processed flushes the outer statement's buffered
- * entries too, and those are dropped because the inner transition table
- * does not hold them.
+ *		Closes the innermost statement frame and writes its buffered entries
+ *		whose account is in the named transition table. Returns the ids of
+ *		the accounts written as a bigint[], or 0 when there were none. The
+ *		caller is connected to SPI and has registered the transition table.
  */
 Datum
 cs_history_flush_entries(const char *transition_table)
 {
-	int			count = pending_count;
+	int			count = 0;
+	int			kept = 0;
+	int64		frame_id = 0;
 	int64	   *account_ids;
 	int64	   *phase_ids;
 	TimestampTz *entered_at;
@@ -174,25 +228,38 @@ cs_history_flush_entries(const char *transition_table)
 	int64	   *written_ids;
 	uint64		written;
 
+	if (frame_count > 0)
+		frame_id = frames[--frame_count].frame_id;
+
+	account_ids = palloc(sizeof(int64) * Max(pending_count, 1));
+	phase_ids = palloc(sizeof(int64) * Max(pending_count, 1));
+	entered_at = palloc(sizeof(TimestampTz) * Max(pending_count, 1));
+	reasons = palloc(sizeof(char *) * Max(pending_count, 1));
+
+	/*
+	 * Take this frame's entries out of the buffer before writing them, so
+	 * that an error below cannot replay them.
+	 */
+	for (int i = 0; i < pending_count; i++)
+	{
+		PendingEntry *entry = &pending_entries[i];
+
+		if (entry->frame_id != frame_id)
+		{
+			pending_entries[kept++] = *entry;
+			continue;
+		}
+		account_ids[count] = entry->account_id;
+		phase_ids[count] = entry->phase_id;
+		entered_at[count] = entry->entered_at;
+		reasons[count] = entry->churned
+			? "new account, already churned" : "new account";
+		count++;
+	}
+	pending_count = kept;
+
 	if (count == 0)
 		return (Datum) 0;
-
-	account_ids = palloc(sizeof(int64) * count);
-	phase_ids = palloc(sizeof(int64) * count);
-	entered_at = palloc(sizeof(TimestampTz) * count);
-	reasons = palloc(sizeof(char *) * count);
-
-	for (int i = 0; i < count; i++)
-	{
-		account_ids[i] = pending_entries[i].account_id;
-		phase_ids[i] = pending_entries[i].phase_id;
-		entered_at[i] = pending_entries[i].entered_at;
-		reasons[i] = pending_entries[i].churned
-			? "new account, already churned" : "new account";
-	}
-
-	/* Empty the buffer first, so that an error below cannot replay it. */
-	pending_count = 0;
 
 	values[0] = cs_int64_array(account_ids, count);
 	values[1] = cs_int64_array(phase_ids, count);

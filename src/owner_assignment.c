@@ -53,6 +53,7 @@ typedef struct Candidate
 	char	   *phase_name;
 	double		arr;
 	const char *need;			/* why the account needs an owner */
+	TimestampTz entered_at;		/* when the account entered its phase */
 } Candidate;
 
 /* A member who can receive accounts, with the load they carry now. */
@@ -74,6 +75,7 @@ typedef struct Assignment
 	int64		account_id;
 	int64		member_id;		/* 0 when no member was available */
 	char	   *reason;
+	TimestampTz changed_at;
 } Assignment;
 
 static AssignmentStrategy parse_strategy(const char *name);
@@ -91,7 +93,7 @@ static Member *choose_member(Member *members, int member_count,
 							 const Candidate *candidate, int64 last_id,
 							 const char **failure);
 static int64 write_assignments(Assignment *assignments, int count,
-							   TimestampTz as_of, const char *changed_by);
+							   const char *changed_by);
 static void write_round_robin_cursors(char **roles, int64 *last_ids,
 									  int count);
 
@@ -161,7 +163,8 @@ read_candidates(const char *account_filter, int nargs, Oid *argtypes,
 				   "p.assignment_strategy, p.name, %s, "
 				   "CASE WHEN a.owner_id IS NULL THEN 'no owner' "
 				   "WHEN NOT o.active THEN 'owner inactive' "
-				   "ELSE 'owner has role ' || o.role_name END "
+				   "ELSE 'owner has role ' || o.role_name END, "
+				   "a.phase_entered_at "
 				   "FROM cs.account AS a "
 				   "JOIN cs.phase AS p ON p.phase_id = a.phase_id "
 				   "LEFT JOIN cs.team_member AS o ON o.member_id = a.owner_id "
@@ -193,6 +196,9 @@ read_candidates(const char *account_filter, int nargs, Oid *argtypes,
 													  7, &isnull));
 		need = cs_spi_get_text(i, 8);
 		candidate->need = need;
+		candidate->entered_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc,
+																  9, &isnull));
 	}
 
 	*count = rows;
@@ -409,18 +415,18 @@ choose_member(Member *members, int member_count, const Candidate *candidate,
  *		number of accounts that got an owner.
  */
 static int64
-write_assignments(Assignment *assignments, int count, TimestampTz as_of,
-				  const char *changed_by)
+write_assignments(Assignment *assignments, int count, const char *changed_by)
 {
 	int64	   *account_ids = palloc(sizeof(int64) * count);
+	TimestampTz *changed_at = palloc(sizeof(TimestampTz) * count);
 	int64	   *member_ids = palloc(sizeof(int64) * count);
 	bool	   *member_nulls = palloc(sizeof(bool) * count);
 	char	  **reasons = palloc(sizeof(char *) * count);
 	Oid			argtypes[5] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZOID, TEXTOID};
+	TIMESTAMPTZARRAYOID, TEXTOID};
 	Datum		values[5];
 	int64		assigned = 0;
-	CsAutomationContext context = {changed_by, as_of, true, true};
+	CsAutomationContext context = {changed_by, 0, true, true};
 	CsAutomationContext *saved_context = cs_current_automation;
 
 	for (int i = 0; i < count; i++)
@@ -429,6 +435,7 @@ write_assignments(Assignment *assignments, int count, TimestampTz as_of,
 		member_ids[i] = assignments[i].member_id;
 		member_nulls[i] = (assignments[i].member_id == 0);
 		reasons[i] = assignments[i].reason;
+		changed_at[i] = assignments[i].changed_at;
 		if (!member_nulls[i])
 			assigned++;
 	}
@@ -436,7 +443,8 @@ write_assignments(Assignment *assignments, int count, TimestampTz as_of,
 	values[0] = cs_int64_array(account_ids, count);
 	values[1] = cs_int64_array_with_nulls(member_ids, member_nulls, count);
 	values[2] = cs_text_array(reasons, count);
-	values[3] = TimestampTzGetDatum(as_of);
+	values[3] = cs_timestamptz_array(changed_at, count);
+	context.as_of = count > 0 ? changed_at[0] : 0;
 	values[4] = CStringGetTextDatum(changed_by);
 
 	/*
@@ -448,8 +456,10 @@ write_assignments(Assignment *assignments, int count, TimestampTz as_of,
 	{
 		cs_spi_execute("WITH outcome AS ("
 					   "  SELECT o.account_id, o.member_id, o.reason "
-					   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) "
-					   "  AS o(account_id, member_id, reason)), "
+					   "  , o.changed_at "
+					   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+					   "  pg_catalog.unnest($3), pg_catalog.unnest($4)) "
+					   "  AS o(account_id, member_id, reason, changed_at)), "
 					   "previous AS ("
 					   "  SELECT a.account_id, a.owner_id FROM cs.account AS a "
 					   "  WHERE a.account_id IN (SELECT account_id FROM outcome)), "
@@ -461,7 +471,7 @@ write_assignments(Assignment *assignments, int count, TimestampTz as_of,
 					   "  RETURNING a.account_id) "
 					   "INSERT INTO cs.owner_history "
 					   "(account_id, changed_at, from_member_id, to_member_id, changed_by, reason) "
-					   "SELECT o.account_id, $4, p.owner_id, o.member_id, $5, o.reason "
+					   "SELECT o.account_id, o.changed_at, p.owner_id, o.member_id, $5, o.reason "
 					   "FROM outcome AS o JOIN previous AS p ON p.account_id = o.account_id "
 					   "ORDER BY o.account_id",
 					   5, argtypes, values, NULL, SPI_OK_INSERT);
@@ -500,11 +510,14 @@ write_round_robin_cursors(char **roles, int64 *last_ids, int count)
  *		Assigns owners to the accounts that match account_filter and need
  *		one, and returns how many got an owner. Accounts for which no member
  *		is available lose an owner of the wrong role and get a history row
- *		that says why. The caller is connected to SPI.
+ *		with the reason. The history rows are dated as_of, or, when
+ *		at_phase_entry is true, at the time each account entered its phase,
+ *		which keeps the owner history in step with the phase history. The
+ *		caller is connected to SPI.
  */
 int64
 cs_assign_owners_where(const char *account_filter, int nargs, Oid *argtypes,
-					   Datum *values, TimestampTz as_of,
+					   Datum *values, TimestampTz as_of, bool at_phase_entry,
 					   const char *changed_by)
 {
 	Candidate  *candidates;
@@ -561,6 +574,7 @@ cs_assign_owners_where(const char *account_filter, int nargs, Oid *argtypes,
 							   &failure);
 
 		assignment->account_id = candidate->account_id;
+		assignment->changed_at = at_phase_entry ? candidate->entered_at : as_of;
 		if (chosen == NULL)
 		{
 			assignment->member_id = 0;
@@ -603,7 +617,7 @@ cs_assign_owners_where(const char *account_filter, int nargs, Oid *argtypes,
 	if (cursors_changed)
 		write_round_robin_cursors(cursor_roles, cursor_last_ids, cursor_count);
 
-	return write_assignments(assignments, candidate_count, as_of, changed_by);
+	return write_assignments(assignments, candidate_count, changed_by);
 }
 
 /*
@@ -635,15 +649,15 @@ cs_assign_owners(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	if (PG_ARGISNULL(0))
-		assigned = cs_assign_owners_where("true", 0, NULL, NULL, as_of,
+		assigned = cs_assign_owners_where("true", 0, NULL, NULL, as_of, false,
 										  psprintf("owner_assignment by %s", caller));
 	else
 	{
 		Oid			argtypes[1] = {INT8ARRAYOID};
 		Datum		values[1] = {PG_GETARG_DATUM(0)};
 
-		assigned = cs_assign_owners_where("a.account_id = ANY ($1)", 1,
-										  argtypes, values, as_of,
+		assigned = cs_assign_owners_where("a.account_id IN (SELECT pg_catalog.unnest($1))", 1,
+										  argtypes, values, as_of, false,
 										  psprintf("owner_assignment by %s", caller));
 	}
 

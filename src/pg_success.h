@@ -69,6 +69,7 @@ extern const CsPhase *cs_phase_churn(void);
 
 /* history.c */
 extern void cs_history_init(void);
+extern void cs_history_open_frame(void);
 extern void cs_history_add_entry(int64 account_id, int64 phase_id,
 								 TimestampTz entered_at, bool churned);
 extern Datum cs_history_flush_entries(const char *transition_table);
@@ -76,6 +77,7 @@ extern Datum cs_history_flush_entries(const char *transition_table);
 /* owner_assignment.c */
 extern int64 cs_assign_owners_where(const char *account_filter, int nargs,
 									Oid *argtypes, Datum *values,
-									TimestampTz as_of, const char *changed_by);
+									TimestampTz as_of, bool at_phase_entry,
+									const char *changed_by);
 
 #endif							/* PG_SUCCESS_H */

@@ -33,8 +33,9 @@ PG_FUNCTION_INFO_V1(cs_run_phase_transitions);
 
 /*
  * The recursive part walks next_phase_id for as long as each phase has
- * ended by as_of; the journey check on cs.phase rules out cycles, so it
- * ends after at most one step per phase. The UPDATE re-checks the phase
+ * ended by as_of. The journey check on cs.phase rules out cycles at
+ * commit, and the step limit ends the walk after one step per phase also
+ * inside a transaction that holds a cycle it has not committed yet. The UPDATE re-checks the phase
  * and entry time it started from, so an account changed by a concurrent
  * transaction in the meantime is skipped, and only accounts actually moved
  * get history rows.
@@ -59,6 +60,7 @@ static const char *transition_sql =
 "  JOIN cs.phase AS p ON p.phase_id = d.to_phase_id "
 "  WHERE p.next_phase_id IS NOT NULL "
 "    AND d.due_at + p.max_duration <= $1 "
+"    AND d.step < (SELECT pg_catalog.count(*) FROM cs.phase) "
 "), "
 "last_step AS ("
 "  SELECT DISTINCT ON (d.account_id) d.account_id, d.start_phase_id, "
@@ -99,16 +101,29 @@ static const char *transition_sql =
 Datum
 cs_run_phase_transitions(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(0);
+	TimestampTz as_of;
 	Oid			account_table;
 	Oid			saved_user;
 	int			saved_security_context;
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		values[1];
-	CsAutomationContext context = {"phase_transition", as_of, true, true};
+	CsAutomationContext context = {"phase_transition", 0, true, true};
 	CsAutomationContext *saved_automation = cs_current_automation;
 	int64		moved_count;
 	int64	   *moved_ids;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL"),
+				 errhint("Pass a time, or omit the argument to use now().")));
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("as_of must be a finite time, not %s",
+						TIMESTAMP_IS_NOBEGIN(as_of) ? "-infinity" : "infinity"),
+				 errhint("Pass a time between 1900-01-01 and 9999-12-31.")));
 
 	cs_schema_oid();
 	account_table = cs_relation_oid("account");
@@ -134,6 +149,7 @@ cs_run_phase_transitions(PG_FUNCTION_ARGS)
 
 	values[0] = TimestampTzGetDatum(as_of);
 
+	context.as_of = as_of;
 	cs_current_automation = &context;
 	PG_TRY();
 	{
@@ -156,8 +172,9 @@ cs_run_phase_transitions(PG_FUNCTION_ARGS)
 		Datum		id_values[1];
 
 		id_values[0] = cs_int64_array(moved_ids, (int) moved_count);
-		cs_assign_owners_where("a.account_id = ANY ($1)", 1, id_types,
-							   id_values, as_of, "owner_assignment");
+		cs_assign_owners_where("a.account_id IN (SELECT pg_catalog.unnest($1))",
+							   1, id_types, id_values, as_of, true,
+							   "owner_assignment");
 	}
 
 	SPI_finish();
