@@ -174,3 +174,42 @@ SELECT count(*) AS members FROM cs.team_member;
 SELECT external_id, status FROM cs.account ORDER BY external_id;
 SELECT count(*) AS contracts FROM cs.contract;
 SELECT name, is_default, is_churn, max_duration, next_phase_id FROM cs.phase ORDER BY position;
+
+-- More address shapes, with the reason each is rejected.
+CREATE FUNCTION pg_temp.detail_of(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    detail text;
+BEGIN
+    EXECUTE statement;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || detail;
+END;
+$$;
+
+SELECT left(address, 30) AS address, pg_temp.detail_of(format(
+           'INSERT INTO cs.team_member (name, email, role_name) VALUES (%L, %L, %L)',
+           'Shape', address, 'csm')) AS result
+FROM (VALUES ('<a@b.com>'),
+             ('a..b@c.com'),
+             ('.a@b.com'),
+             ('a.@b.com'),
+             ('a@-b.com'),
+             ('a@b-.com'),
+             ('a@[127.0.0.1]'),
+             ('a@b.com.'),
+             (repeat('x', 65) || '@example.com'),
+             (E'a@b\u00a0.com'),
+             ('first.last+tag@sub.example.co.uk')) AS cases(address);
+
+-- Long values are cut in messages.
+SELECT pg_temp.error_of(format('INSERT INTO cs.account (external_id, name, time_zone) VALUES (%L, %L, %L)',
+       'long-zone', 'Long zone', repeat('Z', 500)));
+
+-- Only names from the time zone database, spelled as it spells them.
+SELECT zone, pg_temp.error_of(format(
+           'INSERT INTO cs.account (external_id, name, time_zone) VALUES (%L, %L, %L)',
+           'tz2-' || zone, 'Zone test', zone)) AS result
+FROM (VALUES ('utc'), ('+02:00'), ('UTC+2'), ('europe/berlin'), ('EST'), ('Etc/GMT+2')) AS cases(zone);
