@@ -69,6 +69,14 @@ AS $$
 DECLARE
     default_count bigint;
     cycle_path    text;
+    next_ids      bigint[];
+    index_of      jsonb;
+    names         text[];
+    colour        integer[];
+    phase_count   integer;
+    start_index   integer;
+    current_index integer;
+    walk_index    integer;
 BEGIN
     LOCK TABLE cs.phase IN SHARE ROW EXCLUSIVE MODE;
 
@@ -80,21 +88,39 @@ BEGIN
                   HINT = 'Set is_default = true on the phase that new accounts should enter.';
     END IF;
 
-    WITH RECURSIVE walk (start_id, current_id, path, is_cycle) AS (
-        SELECT p.phase_id, p.next_phase_id, ARRAY[p.name], false
-        FROM cs.phase AS p
-        WHERE p.next_phase_id IS NOT NULL
-        UNION ALL
-        SELECT w.start_id, n.next_phase_id, w.path || n.name, n.phase_id = w.start_id
-        FROM walk AS w
-        JOIN cs.phase AS n ON n.phase_id = w.current_id
-        WHERE NOT w.is_cycle AND pg_catalog.cardinality(w.path) <= (SELECT count(*) FROM cs.phase)
-    )
-    SELECT pg_catalog.array_to_string(w.path, ' -> ') INTO cycle_path
-    FROM walk AS w
-    WHERE w.is_cycle
-    ORDER BY pg_catalog.cardinality(w.path), w.start_id
-    LIMIT 1;
+    -- Each phase has at most one next phase, so walking from every phase
+    -- not yet visited, and colouring the phases on the way with the start,
+    -- finds a cycle when the walk meets its own colour. Every phase is
+    -- visited once.
+    SELECT pg_catalog.array_agg(p.next_phase_id ORDER BY p.phase_id),
+           pg_catalog.jsonb_object_agg(p.phase_id::text, p.position_index),
+           pg_catalog.array_agg(p.name ORDER BY p.phase_id)
+    INTO next_ids, index_of, names
+    FROM (SELECT phase_id, next_phase_id, name,
+                 pg_catalog.row_number() OVER (ORDER BY phase_id) AS position_index
+          FROM cs.phase) AS p;
+
+    phase_count := coalesce(pg_catalog.cardinality(next_ids), 0);
+    colour := pg_catalog.array_fill(0, ARRAY[phase_count]);
+
+    FOR start_index IN 1..phase_count LOOP
+        current_index := start_index;
+        WHILE current_index IS NOT NULL AND colour[current_index] = 0 LOOP
+            colour[current_index] := start_index;
+            current_index := (index_of OPERATOR(pg_catalog.->>) next_ids[current_index]::text)::integer;
+        END LOOP;
+
+        IF current_index IS NOT NULL AND colour[current_index] = start_index THEN
+            cycle_path := names[current_index];
+            walk_index := (index_of OPERATOR(pg_catalog.->>) next_ids[current_index]::text)::integer;
+            WHILE walk_index <> current_index LOOP
+                cycle_path := cycle_path || ' -> ' || names[walk_index];
+                walk_index := (index_of OPERATOR(pg_catalog.->>) next_ids[walk_index]::text)::integer;
+            END LOOP;
+            cycle_path := cycle_path || ' -> ' || names[current_index];
+            EXIT;
+        END IF;
+    END LOOP;
 
     IF cycle_path IS NOT NULL THEN
         RAISE EXCEPTION 'journey phases form a cycle: %', cycle_path

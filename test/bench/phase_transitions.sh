@@ -6,26 +6,33 @@
 # times each variant BENCH_REPEATS times (default 1), every time on a fresh
 # copy of the seed database, and prints the median of each variant. The
 # variants are:
-#   c_function        cs.run_phase_transitions with the default journey; it
+#   c_function        cs.run_phase_transitions with the default journey. It
 #                     also assigns a CSM to every account that leaves
-#                     Onboarding and writes cs.owner_history
+#                     Onboarding and writes cs.owner_history.
 #   c_function_keep   cs.run_phase_transitions after owner_role is set to
 #                     NULL on Adoption and Value, so owner assignment finds
-#                     no account to assign
+#                     no account to assign.
 #   hand_written      one UPDATE ... FROM a recursive CTE that also writes
 #                     cs.phase_history, with the account triggers of the
-#                     extension disabled (foreign keys are still checked)
+#                     extension disabled. Foreign keys are still checked.
 #
-# With one million accounts on a 2-core VM, the load takes about 4 minutes
-# and one repeat of the three variants about 6, so the default of one
-# repeat keeps the run near 10 minutes. BENCH_REPEATS=3 takes about 25.
+# With one million accounts on a 2-core VM (docs/benchmarks.md), the load
+# took 4 to 4.5 minutes and one repeat of the three variants 6 to 7.5, so
+# even the default of one repeat ran for 10 to 12.5 minutes. Each further
+# repeat adds 6 to 8 minutes, and leaving out c_function_keep saves 1.5 to
+# 2 minutes per repeat.
 #
-# Environment: BENCH_ACCOUNTS, BENCH_REPEATS; BENCH_WORK_DIR (default
-# tmp_bench) holds the cluster and the logs; PGPORT_BENCH (default 55434)
-# is the port on 127.0.0.1; BENCH_EXPLAIN=1 also runs
-# cs.run_phase_transitions once more with auto_explain and writes the plan,
-# row counts, times and trigger times of every statement it runs that
-# takes 500 ms or more to BENCH_WORK_DIR/plans.txt.
+# Environment:
+#   BENCH_ACCOUNTS   number of accounts to generate
+#   BENCH_REPEATS    runs per variant
+#   BENCH_VARIANTS   variants to time, separated by spaces (default: all)
+#   BENCH_WORK_DIR   directory for the cluster and the logs (default
+#                    tmp_bench in the checkout)
+#   PGPORT_BENCH     port of the cluster on 127.0.0.1 (default 55434)
+#   BENCH_EXPLAIN=1  also runs cs.run_phase_transitions once more with
+#                    auto_explain and writes the plan, row counts, times and
+#                    trigger times of each statement it runs that takes
+#                    500 ms or more to BENCH_WORK_DIR/plans.txt
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -34,7 +41,8 @@ cd "$ROOT"
 ACCOUNTS=${BENCH_ACCOUNTS:-1000000}
 REPEATS=${BENCH_REPEATS:-1}
 AS_OF='2026-12-01 00:00:00+00'
-VARIANTS="c_function c_function_keep hand_written"
+ALL_VARIANTS="c_function c_function_keep hand_written"
+VARIANTS=${BENCH_VARIANTS:-$ALL_VARIANTS}
 SEED_DB=bench_seed
 RUN_DB=bench_run
 
@@ -53,6 +61,16 @@ EXPECTED_PHASES="Onboarding=$STAY_COUNT Adoption=$ONE_MOVE_COUNT Value=$TWO_MOVE
 
 FAILURES=0
 
+for variant in $VARIANTS; do
+    case " $ALL_VARIANTS " in
+        *" $variant "*) ;;
+        *)
+            echo "invalid variant in BENCH_VARIANTS: $variant (expected some of: $ALL_VARIANTS)" >&2
+            exit 1
+            ;;
+    esac
+done
+
 trap stop_cluster EXIT
 
 # run_sql DB [PSQL_ARGS...]: runs psql as the postgres OS user on DB, with
@@ -64,7 +82,8 @@ run_sql() {
         -v as_of="$AS_OF" -v accounts="$ACCOUNTS" -d "$db" "$@"
 }
 
-# fail MESSAGE: reports a failed check; the script goes on and exits with 1.
+# fail MESSAGE: reports a failed check. The script goes on and exits with
+# status 1 at the end.
 fail() {
     echo "FAILED: $*" >&2
     FAILURES=$((FAILURES + 1))
@@ -77,8 +96,8 @@ check_equal() {
     fi
 }
 
-# psql lines that put around a statement set :elapsed_ms to its wall-clock
-# time in milliseconds, commit included, because psql runs in autocommit.
+# Put around a statement, these psql lines set :elapsed_ms to its wall-clock
+# time in milliseconds. psql runs in autocommit, so the commit is included.
 TIMER_START="SELECT extract(epoch FROM clock_timestamp()) AS timer_start \\gset"
 TIMER_STOP="SELECT round((extract(epoch FROM clock_timestamp()) - :timer_start) * 1000) AS elapsed_ms \\gset"
 
@@ -156,7 +175,7 @@ statement_sql() {
     esac
 }
 
-# Accounts that an owner of the csm role owns after the variant ran.
+# Prints how many accounts a CSM owns after VARIANT ran.
 expected_csm_owned() {
     case $1 in
         c_function) echo "$EXPECTED_MOVED" ;;
@@ -171,8 +190,9 @@ median() {
         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# seconds MILLISECONDS: prints the time in seconds, or n/a for no value.
 seconds() {
-    awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'
+    awk -v ms="$1" 'BEGIN { if (ms == "n/a" || ms == "") print "n/a"; else printf "%.2f", ms / 1000 }'
 }
 
 print_machine() {
@@ -274,7 +294,7 @@ copy_seed() {
 run_variant() {
     local variant=$1 repeat=$2 output elapsed moved state checksum
 
-    copy_seed || return 1
+    copy_seed || { fail "$variant run $repeat: copying the seed database failed"; return 1; }
 
     output=$(run_sql "$RUN_DB" <<SQL
 $(setup_sql "$variant");
@@ -296,7 +316,7 @@ SQL
         -c "SELECT count(*) FROM cs.phase_history WHERE changed_by = 'phase_transition'" \
         -c "SELECT count(*) FROM cs.account AS a
             JOIN cs.team_member AS m ON m.member_id = a.owner_id
-            WHERE m.role_name = 'csm'") || return 1
+            WHERE m.role_name = 'csm'") || { fail "$variant run $repeat: reading the outcome failed"; return 1; }
     check_equal "$variant run $repeat: accounts per phase" "$(echo "$state" | sed -n 1p)" "$EXPECTED_PHASES"
     check_equal "$variant run $repeat: phase_history rows written" "$(echo "$state" | sed -n 2p)" "$EXPECTED_HISTORY"
     check_equal "$variant run $repeat: accounts owned by a CSM" "$(echo "$state" | sed -n 3p)" "$(expected_csm_owned "$variant")"
@@ -308,7 +328,7 @@ SQL
                                             to_phase_id), ';'
                                   ORDER BY account_id, changed_at))
             FROM cs.phase_history
-            WHERE changed_by = 'phase_transition'") || return 1
+            WHERE changed_by = 'phase_transition'") || { fail "$variant run $repeat: checksum failed"; return 1; }
         echo "$variant $checksum" >>"$WORK_DIR/checksums.txt"
     fi
 
@@ -337,6 +357,13 @@ SQL
     echo "plans of the statements run by cs.run_phase_transitions: $WORK_DIR/plans.txt"
 }
 
+has_variant() {
+    case " $VARIANTS " in
+        *" $1 "*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
 # median_ms VARIANT: prints the median time of the variant's runs.
 median_ms() {
     awk -v v="$1" '$1 == v { print $2 }' "$WORK_DIR/results.txt" | median
@@ -353,11 +380,13 @@ print_results() {
     done
     printf '%-16s %12s\n' "load" "$(seconds "$LOAD_MS")"
     printf '%-16s %12s\n' "vacuum_analyze" "$(seconds "$VACUUM_MS")"
-    awk -v c="$(median_ms c_function)" -v k="$(median_ms c_function_keep)" \
-        -v h="$(median_ms hand_written)" 'BEGIN {
-        printf "ratio c_function / hand_written:      %.2f\n", c / h
-        printf "ratio c_function_keep / hand_written: %.2f\n", k / h
-    }'
+    for variant in c_function c_function_keep; do
+        if has_variant "$variant" && has_variant hand_written; then
+            awk -v v="$variant" -v c="$(median_ms "$variant")" -v h="$(median_ms hand_written)" 'BEGIN {
+                if (c == "n/a" || h == "n/a") printf "ratio %s / hand_written: n/a\n", v
+                else printf "ratio %s / hand_written: %.2f\n", v, c / h }'
+        fi
+    done
 
     if [ "$(awk '{ print $2 }' "$WORK_DIR/checksums.txt" | sort -u | wc -l)" != 1 ]; then
         fail "the variants wrote different phase_history rows: $(tr '\n' ' ' <"$WORK_DIR/checksums.txt")"
@@ -367,7 +396,7 @@ print_results() {
 }
 
 install_packages || exit 1
-build_and_install || { echo "build failed" >&2; exit 1; }
+build_and_install || { echo "build failed: run make in $ROOT to see the compiler output" >&2; exit 1; }
 prepare_work_dir "${BENCH_WORK_DIR:-$ROOT/tmp_bench}"
 start_cluster "${PGPORT_BENCH:-55434}" || exit 1
 BENCH_STARTED=$(date +%s)
