@@ -16,7 +16,10 @@ OBJS = \
 	src/history.o \
 	src/owner_assignment.o \
 	src/account_triggers.o \
-	src/phase_transitions.o
+	src/phase_transitions.o \
+	src/template.o \
+	src/audience.o \
+	src/email_queue.o
 
 EXTENSION = pg_success
 DATA_built = pg_success--0.1.sql
