@@ -157,7 +157,7 @@ reads_only_account(Node *node, Oid *account_table)
  * cs_check_audience_predicate
  *		SQL function cs.check_audience_predicate(predicate): returns true
  *		when SELECT 1 FROM cs.account AS a WHERE (predicate) parses, reads
- *		no other table and plans; raises an error saying why otherwise.
+ *		no other table and plans. Otherwise it raises an error saying why.
  *
  * NOTE: a function called in the predicate can read other tables; the
  * check sees only the tables that the query itself names.
