@@ -18,7 +18,10 @@ OBJS = \
 	src/account_triggers.o \
 	src/phase_transitions.o \
 	src/worker_launcher.o \
-	src/automation_worker.o
+	src/automation_worker.o \
+	src/template.o \
+	src/audience.o \
+	src/email_queue.o
 
 EXTENSION = pg_success
 DATA_built = pg_success--0.1.sql

@@ -50,7 +50,10 @@ extern Datum cs_int64_array_with_nulls(const int64 *values, const bool *isnull,
 extern Datum cs_text_array(char **values, int count);
 extern Datum cs_timestamptz_array(const TimestampTz *values, int count);
 
-/* validation.c has only SQL-callable functions. */
+/*
+ * validation.c, template.c, audience.c and email_queue.c have only
+ * SQL-callable functions.
+ */
 
 /* phase_cache.c */
 typedef struct CsPhase

@@ -17,13 +17,16 @@ use Test::More;
 my @tables = qw(
   account
   automation_step
+  campaign
   contact
   contract
   email_outbox
+  email_template
   owner_history
   phase
   phase_history
   round_robin_cursor
+  send_window
   team_member
   team_role
   usage_daily
@@ -104,6 +107,18 @@ SELECT cs.run_phase_transitions(timestamptz '2025-06-01 00:00+00');
 
 UPDATE cs.account SET phase_id = (SELECT phase_id FROM cs.phase WHERE name = 'Expansion')
 WHERE external_id = 'acct-03';
+
+-- E-mail: an edited send window, a template, a queued message and a
+-- campaign whose audience predicate is checked again on restore.
+UPDATE cs.send_window SET start_time = '08:00', weekdays = '{1,2,3,4,5,6}',
+    default_time_zone = 'Europe/Berlin';
+INSERT INTO cs.email_template (name, subject, body_text, created_at, updated_at)
+VALUES ('hello', 'Hello {{account.name}}', 'Hi {{contact.first_name | "there"}}',
+        '2025-01-01 00:00+00', '2025-01-01 00:00+00');
+SELECT cs.queue_email('hello', c.account_id, 'primary_contact', 'hello:first', '2025-06-02 10:00+00')
+FROM cs.contact AS c WHERE c.is_primary ORDER BY c.account_id LIMIT 1;
+INSERT INTO cs.campaign (name, template_name, audience_predicate, starts_at, throttle_per_minute, created_at)
+VALUES ('gold', 'hello', 'a.tier = ''gold''', '2025-06-01 00:00+00', 10, '2025-01-01 00:00+00');
 };
 
 my $node = PostgreSQL::Test::Cluster->new('dump_restore');
