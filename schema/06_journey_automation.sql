@@ -81,6 +81,7 @@ CREATE FUNCTION cs.run_phase_transitions(as_of timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE c VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '128MB'
 AS 'MODULE_PATHNAME', 'cs_run_phase_transitions';
 
 COMMENT ON FUNCTION cs.run_phase_transitions(timestamptz) IS

@@ -142,3 +142,19 @@ ORDER BY h.owner_history_id;
 
 -- Report view.
 SELECT owner, role_name, active, accounts, arr FROM cs.accounts_per_owner ORDER BY member_id;
+
+-- History keeps its references: a member or phase it names cannot be
+-- deleted, and deleting an account deletes its history.
+DELETE FROM cs.team_member WHERE name = 'Otto';
+INSERT INTO cs.phase (phase_id, name, position, owner_role) VALUES (11, 'Temporary', 90, NULL);
+UPDATE cs.account SET phase_id = 11 WHERE external_id = 'rr-1';
+UPDATE cs.account SET phase_id = 10 WHERE external_id = 'rr-1';
+DELETE FROM cs.phase WHERE name = 'Temporary';
+INSERT INTO cs.phase (phase_id, name, position, owner_role) VALUES (12, 'Unused', 95, NULL);
+DELETE FROM cs.phase WHERE name = 'Unused';
+SELECT count(*) > 0 AS has_history FROM cs.owner_history
+WHERE account_id = (SELECT account_id FROM cs.account WHERE external_id = 'orphan');
+CREATE TEMP TABLE orphan_id AS SELECT account_id FROM cs.account WHERE external_id = 'orphan';
+DELETE FROM cs.account WHERE external_id = 'orphan';
+SELECT (SELECT count(*) FROM cs.owner_history WHERE account_id = (SELECT account_id FROM orphan_id)) AS owner_rows,
+       (SELECT count(*) FROM cs.phase_history WHERE account_id = (SELECT account_id FROM orphan_id)) AS phase_rows;
