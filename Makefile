@@ -16,7 +16,10 @@ OBJS = \
 	src/history.o \
 	src/owner_assignment.o \
 	src/account_triggers.o \
-	src/phase_transitions.o
+	src/phase_transitions.o \
+	src/mail_message.o \
+	src/smtp_client.o \
+	src/mail_delivery.o
 
 EXTENSION = pg_success
 DATA_built = pg_success--0.1.sql
@@ -26,7 +29,7 @@ SCHEMA_PARTS = $(sort $(wildcard schema/*.sql))
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -Werror -Wall -Wmissing-prototypes
-SHLIB_LINK = -lcjson
+SHLIB_LINK = -lcjson -lcurl
 
 EXTRA_CLEAN = tmp_check
 

@@ -26,7 +26,8 @@ CsAutomationContext *cs_current_automation = NULL;
  * _PG_init
  *		Rejects loading outside shared_preload_libraries, because the
  *		background workers of the extension can only be registered while the
- *		postmaster starts, then installs the caches and transaction callbacks.
+ *		postmaster starts. Then defines the pg_success.* settings and
+ *		installs the caches and transaction callbacks.
  */
 void
 _PG_init(void)
@@ -38,6 +39,7 @@ _PG_init(void)
 				 errdetail("The extension runs background workers, which can only be registered when the server starts."),
 				 errhint("Add pg_success to shared_preload_libraries in postgresql.conf and restart the server.")));
 
+	cs_mail_delivery_init();
 	MarkGUCPrefixReserved("pg_success");
 
 	cs_phase_cache_init();
