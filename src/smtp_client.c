@@ -32,6 +32,7 @@ struct CsSmtpClient
 	CURL	   *curl;
 	char		error_buffer[CURL_ERROR_SIZE];
 	char		last_reply[CS_SMTP_ERROR_SIZE]; /* last line the server sent */
+	char		error_reply[CS_SMTP_ERROR_SIZE];	/* last 4xx or 5xx line */
 
 	/* The message being uploaded and how much of it curl has read. */
 	const char *upload_data;
@@ -60,10 +61,12 @@ read_upload(char *buffer, size_t size, size_t nitems, void *userdata)
 
 /*
  * record_reply
- *		CURLOPT_DEBUGFUNCTION: keeps the last line the server sent, so that a
- *		failure can be reported with the server's own reply text. Only
- *		server replies (CURLINFO_HEADER_IN) are kept; commands sent to the
- *		server, which include AUTH credentials, are ignored.
+ *		CURLOPT_DEBUGFUNCTION: keeps the last line the server sent and the
+ *		last 4xx or 5xx line, so that a failure can be reported with the
+ *		server's own reply text even after curl has sent QUIT and received
+ *		"221 Bye". Only server replies (CURLINFO_HEADER_IN) are kept;
+ *		commands sent to the server, which include AUTH credentials, are
+ *		ignored.
  */
 static int
 record_reply(CURL *handle, curl_infotype type, char *data, size_t size,
@@ -81,6 +84,8 @@ record_reply(CURL *handle, curl_infotype type, char *data, size_t size,
 	len = Min(len, sizeof(client->last_reply) - 1);
 	memcpy(client->last_reply, data, len);
 	client->last_reply[len] = '\0';
+	if (data[0] == '4' || data[0] == '5')
+		memcpy(client->error_reply, client->last_reply, len + 1);
 	return 0;
 }
 
@@ -238,6 +243,7 @@ cs_smtp_send(CsSmtpClient *client, const char *envelope_from,
 	memset(outcome, 0, sizeof(*outcome));
 	client->error_buffer[0] = '\0';
 	client->last_reply[0] = '\0';
+	client->error_reply[0] = '\0';
 	client->upload_data = data;
 	client->upload_len = strlen(data);
 	client->upload_offset = 0;
@@ -276,10 +282,14 @@ cs_smtp_send(CsSmtpClient *client, const char *envelope_from,
 		return;
 	}
 
-	snprintf(outcome->error, sizeof(outcome->error), "%s%s%s",
-			 client->error_buffer[0] ? client->error_buffer : curl_easy_strerror(code),
-			 client->last_reply[0] ? "; server replied: " : "",
-			 client->last_reply);
+	{
+		const char *reply = client->error_reply[0] ? client->error_reply : client->last_reply;
+
+		snprintf(outcome->error, sizeof(outcome->error), "%s%s%s",
+				 client->error_buffer[0] ? client->error_buffer : curl_easy_strerror(code),
+				 reply[0] ? "; server replied: " : "",
+				 reply);
+	}
 
 	if (code == CURLE_ABORTED_BY_CALLBACK)
 		outcome->result = CS_SMTP_INTERRUPTED;
