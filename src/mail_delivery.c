@@ -42,6 +42,7 @@
 #include "nodes/parsenodes.h"
 #include "postmaster/interrupt.h"
 #include "utils/builtins.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -62,6 +63,8 @@ static int	max_attempts = 5;
 static int	batch_size_setting = 100;
 static int	lease_seconds = 300;
 static int	smtp_timeout_ms = 30000;
+
+static emit_log_hook_type previous_emit_log_hook = NULL;
 
 /* Outcome of one claimed message, as cs.record_email_outcomes stores it. */
 typedef struct DeliveryOutcome
@@ -129,14 +132,39 @@ check_mail_from(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * redact_password_change
+ *		emit_log_hook: removes the value from the message that the
+ *		postmaster logs when a reload changes pg_success.smtp_password.
+ *		PostgreSQL 15 logs 'parameter "NAME" changed to "VALUE"' for every
+ *		setting that a reload changes, GUC_SUPERUSER_ONLY ones included.
+ *		The untranslated format (message_id) identifies the message in any
+ *		lc_messages.
+ */
+static void
+redact_password_change(ErrorData *edata)
+{
+	if (edata->message_id != NULL && edata->message != NULL &&
+		strcmp(edata->message_id, "parameter \"%s\" changed to \"%s\"") == 0 &&
+		strstr(edata->message, "\"pg_success.smtp_password\"") != NULL)
+		edata->message = pstrdup("parameter \"pg_success.smtp_password\" changed");
+
+	if (previous_emit_log_hook)
+		previous_emit_log_hook(edata);
+}
+
+/*
  * cs_mail_delivery_init
  *		Defines the pg_success.* settings of e-mail delivery. All are
  *		reloadable (PGC_SIGHUP): cs.deliver_email reads them again at the
- *		start of each batch.
+ *		start of each batch. Installs the hook that keeps the SMTP password
+ *		out of the reload messages.
  */
 void
 cs_mail_delivery_init(void)
 {
+	previous_emit_log_hook = emit_log_hook;
+	emit_log_hook = redact_password_change;
+
 	DefineCustomStringVariable("pg_success.smtp_url",
 							   "SMTP server that cs.deliver_email sends to, as smtp://host:port or smtps://host:port.",
 							   "smtp:// upgrades to TLS with STARTTLS when the server offers it; smtps:// starts with TLS.",

@@ -121,7 +121,8 @@ def make_authenticator(expected_login, expected_password):
         accepted = (isinstance(auth_data, LoginPassword)
                     and auth_data.login.decode() == expected_login
                     and auth_data.password.decode() == expected_password)
-        return AuthResult(success=accepted)
+        # handled=False makes aiosmtpd send its 535 reply on failure.
+        return AuthResult(success=accepted, handled=False)
 
     return authenticate
 
