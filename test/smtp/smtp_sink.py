@@ -14,9 +14,11 @@ Recipients whose local part selects a reply make the sink reject RCPT TO:
   flaky4xx-N@...   451 for the first N RCPT TO of that address, then 250
 
 Usage: smtp_sink.py --dir DIR [--port PORT] [--port-file FILE]
-                    [--auth USER:PASSWORD]
+                    [--auth USER:PASSWORD] [--count-only]
 PORT 0 (the default) binds a free port; the port is written to FILE once
-the server listens. SIGTERM and SIGINT stop the server.
+the server listens. SIGTERM and SIGINT stop the server, which then writes
+the number of messages it accepted to DIR/count. --count-only stores no
+message files, for benchmarks.
 """
 
 import argparse
@@ -37,8 +39,9 @@ class SinkHandler:
     """aiosmtpd handler that answers RCPT TO by address pattern and stores
     accepted messages as files."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, count_only=False):
         self.directory = directory
+        self.count_only = count_only
         # A restarted sink goes on numbering after the stored messages.
         self.sequence = len([name for name in os.listdir(directory) if name.endswith(".eml")])
         self.flaky_rejections = {}
@@ -60,6 +63,8 @@ class SinkHandler:
 
     async def handle_DATA(self, server, session, envelope):
         self.sequence += 1
+        if self.count_only:
+            return "250 2.0.0 Counted as %06d" % self.sequence
         base = os.path.join(self.directory, "%06d" % self.sequence)
         content = envelope.original_content or envelope.content
         write_atomically(base + ".eml", content)
@@ -128,7 +133,7 @@ def make_authenticator(expected_login, expected_password):
 
 
 async def serve(arguments):
-    handler = SinkHandler(arguments.dir)
+    handler = SinkHandler(arguments.dir, arguments.count_only)
     options = {"hostname": "sink.test", "enable_SMTPUTF8": True}
     if arguments.auth:
         login, password = arguments.auth.split(":", 1)
@@ -148,6 +153,7 @@ async def serve(arguments):
     await stop.wait()
     server.close()
     await server.wait_closed()
+    write_atomically(os.path.join(arguments.dir, "count"), str(handler.sequence).encode())
 
 
 def main():
@@ -156,6 +162,8 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 binds a free port")
     parser.add_argument("--port-file", help="file to write the bound port to")
     parser.add_argument("--auth", help="require AUTH with this USER:PASSWORD")
+    parser.add_argument("--count-only", action="store_true",
+                        help="store no messages, only count them (for benchmarks)")
     arguments = parser.parse_args()
     os.makedirs(arguments.dir, exist_ok=True)
     asyncio.run(serve(arguments))
