@@ -53,7 +53,7 @@ PG_FUNCTION_INFO_V1(cs_deliver_email);
 #define RETRY_MAX_SECONDS 3600.0
 #define RETRY_JITTER 0.2
 
-/* Settings; see cs_mail_delivery_init for their meaning. */
+/* Settings, described in cs_mail_delivery_init. */
 static char *smtp_url = NULL;
 static char *smtp_user = NULL;
 static char *smtp_password = NULL;

@@ -5,9 +5,9 @@
  *	  parts (RFC 2045, 2046) and encoded words in headers (RFC 2047).
  *
  * Every text is UTF-8. A body that is ASCII with lines of at most 998
- * bytes is sent as 7bit; any other body is sent in base64, so the message
- * never depends on the server's 8BITMIME support and never exceeds the SMTP
- * line limit. Lines end in CRLF. Dot-stuffing is left to libcurl, which
+ * bytes is sent as 7bit, and any other body in base64. The message thus
+ * needs no 8BITMIME support from the server and keeps to the SMTP line
+ * limit. Lines end in CRLF. Dot-stuffing is left to libcurl, which
  * applies it while it uploads the message.
  *
  * Copyright (c) 2026, pg_success developers

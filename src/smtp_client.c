@@ -4,9 +4,9 @@
  *	  Sends messages over SMTP with libcurl, over one connection that is
  *	  kept open for a whole batch.
  *
- * One curl easy handle serves every message of a batch; curl keeps the
+ * One curl easy handle serves every message of a batch. curl keeps the
  * connection in the handle's connection cache and reuses it for the next
- * transfer to the same URL, so a batch pays for one TCP connect, one
+ * transfer to the same URL. A batch therefore pays for one TCP connect, one
  * STARTTLS handshake and one AUTH. After a failed transfer curl may close
  * the connection, and the next transfer opens a new one.
  *
@@ -62,11 +62,10 @@ read_upload(char *buffer, size_t size, size_t nitems, void *userdata)
 /*
  * record_reply
  *		CURLOPT_DEBUGFUNCTION: keeps the last line the server sent and the
- *		last 4xx or 5xx line, so that a failure can be reported with the
- *		server's own reply text even after curl has sent QUIT and received
- *		"221 Bye". Only server replies (CURLINFO_HEADER_IN) are kept;
- *		commands sent to the server, which include AUTH credentials, are
- *		ignored.
+ *		last 4xx or 5xx line. A failure is then reported with the server's
+ *		own reply, even after curl has sent QUIT and received "221 Bye".
+ *		Only server replies (CURLINFO_HEADER_IN) are kept. Commands sent to
+ *		the server, which include AUTH credentials, are ignored.
  */
 static int
 record_reply(CURL *handle, curl_infotype type, char *data, size_t size,
@@ -225,10 +224,11 @@ is_connection_failure(CURLcode code)
 
 /*
  * cs_smtp_send
- *		Sends one message to one recipient and fills in the outcome. Never
- *		raises an error for an SMTP or network failure: those become
- *		CS_SMTP_TRANSIENT (4xx replies, network errors, timeouts, refused
- *		AUTH) or CS_SMTP_PERMANENT (5xx replies to MAIL, RCPT or DATA).
+ *		Sends one message to one recipient and fills in the outcome. SMTP
+ *		and network failures are reported in the outcome, not raised:
+ *		CS_SMTP_TRANSIENT for 4xx replies, network errors, timeouts and
+ *		refused AUTH, CS_SMTP_PERMANENT for other 5xx replies. Only a
+ *		libcurl option or memory failure raises an error.
  */
 void
 cs_smtp_send(CsSmtpClient *client, const char *envelope_from,

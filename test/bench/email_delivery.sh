@@ -19,8 +19,8 @@
 #
 # Environment: BENCH_CLAIM_MESSAGES (default 50000) and BENCH_SMTP_MESSAGES
 # (default 5000) set the queue sizes; PGPORT_BENCH (default 55465) is the
-# cluster's port; BENCH_WORK_DIR (default tmp_bench_email) holds the
-# cluster, the sink and the logs.
+# cluster's port; BENCH_WORK_DIR (default tmp_bench_email) contains
+# the cluster, the sink and the logs.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"

@@ -4,7 +4,7 @@ each message in a directory instead of relaying it.
 
 Every accepted message is written as NNNNNN.eml (the DATA exactly as
 received, after dot-unstuffing) and NNNNNN.json (the envelope, the client's
-TCP port, which tells connections apart, and a summary that Python's email
+TCP port, which differs between connections, and a summary that Python's email
 package parsed from the message: decoded headers and the decoded text of
 each MIME part).
 
@@ -36,7 +36,7 @@ FLAKY_PATTERN = re.compile(r"^flaky4xx-(\d+)@", re.IGNORECASE)
 
 
 class SinkHandler:
-    """aiosmtpd handler that answers RCPT TO by address pattern and stores
+    """aiosmtpd handler that replies to RCPT TO by address pattern and stores
     accepted messages as files."""
 
     def __init__(self, directory, count_only=False):
@@ -76,7 +76,7 @@ class SinkHandler:
 
 def write_atomically(path, data):
     """Write a file under a temporary name and rename it, so that a reader
-    polling the directory never sees a partial file."""
+    polling the directory never reads a partial file."""
     temporary = path + ".tmp"
     with open(temporary, "wb") as output:
         output.write(data)

@@ -18,6 +18,7 @@ my @tables = qw(
   account
   contact
   contract
+  email_outbox
   owner_history
   phase
   phase_history
