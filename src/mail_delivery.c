@@ -292,6 +292,27 @@ utf8_text(int row, int column)
 }
 
 /*
+ * message_id_database_name
+ *		Returns the current database's name with every character that RFC
+ *		5322 does not allow unquoted in a Message-ID (anything but letters,
+ *		digits and ._-) replaced by '_'. The mapping is fixed, so the
+ *		Message-ID of a message stays the same across attempts.
+ */
+static char *
+message_id_database_name(void)
+{
+	char	   *name = get_database_name(MyDatabaseId);
+
+	if (name == NULL)
+		return pstrdup("unknown");
+	for (char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			  (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+			*c = '_';
+	return name;
+}
+
+/*
  * claim_batch
  *		Claims up to batch_size due messages through cs.claim_email_batch and
  *		copies them into the current memory context. Sets *count.
@@ -304,7 +325,7 @@ claim_batch(int batch_size, TimestampTz as_of, const DeliverySettings *settings,
 	Datum		values[3];
 	Interval   *lease = palloc0(sizeof(Interval));
 	ClaimedMessage *messages;
-	char	   *database = get_database_name(MyDatabaseId);
+	char	   *database = message_id_database_name();
 
 	lease->time = (int64) settings->lease_seconds * USECS_PER_SEC;
 	values[0] = Int32GetDatum(batch_size);
@@ -343,7 +364,7 @@ claim_batch(int batch_size, TimestampTz as_of, const DeliverySettings *settings,
 		else
 			message->mail.message_id = psprintf("<outbox-" INT64_FORMAT ".%s@%s>",
 												message->mail.outbox_id,
-												database ? database : "postgres",
+												database,
 												settings->domain);
 	}
 	return messages;

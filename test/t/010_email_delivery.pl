@@ -149,6 +149,19 @@ is( $node->safe_psql('postgres', 'SELECT status FROM cs.email_outbox WHERE outbo
 my ($later) = $sink->messages_to('later@example.com');
 is($later->{headers}{To}, 'later@example.com', 'To header without display name');
 
+# A database name with characters that a Message-ID cannot contain.
+$node->safe_psql('postgres', 'CREATE DATABASE "sales db@eu"');
+$node->safe_psql('sales db@eu', 'CREATE EXTENSION pg_success');
+$node->safe_psql(
+	'sales db@eu', qq{
+INSERT INTO cs.email_outbox (outbox_id, idempotency_key, recipient_kind, to_address, subject, body_text, due_at)
+VALUES (1, 'other-db', 'address', 'otherdb\@example.com', 'Other database', 'body', '$as_of');
+CALL cs.deliver_email(NULL, '$as_of');
+});
+my ($other_db) = $sink->messages_to('otherdb@example.com');
+is($other_db->{headers}{'Message-ID'}, '<outbox-1.sales_db_eu@mail.test>',
+	'database name made safe for Message-ID');
+
 $node->stop;
 $sink->stop;
 
