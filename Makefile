@@ -21,7 +21,10 @@ OBJS = \
 	src/automation_worker.o \
 	src/template.o \
 	src/audience.o \
-	src/email_queue.o
+	src/email_queue.o \
+	src/mail_message.o \
+	src/smtp_client.o \
+	src/mail_delivery.o
 
 EXTENSION = pg_success
 DATA_built = pg_success--0.1.sql
@@ -31,7 +34,7 @@ SCHEMA_PARTS = $(sort $(wildcard schema/*.sql))
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -Werror -Wall -Wmissing-prototypes
-SHLIB_LINK = -lcjson
+SHLIB_LINK = -lcjson -lcurl
 
 EXTRA_CLEAN = tmp_check
 

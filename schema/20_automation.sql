@@ -27,7 +27,11 @@ CREATE TRIGGER automation_step_merge_builtin
 
 INSERT INTO cs.automation_step (step_name, position, statement, description, builtin) VALUES
     ('phase_transitions', 10, 'SELECT cs.run_phase_transitions($1)',
-     'Moves accounts whose phase is over to the next phase.', true);
+     'Moves accounts whose phase is over to the next phase.', true),
+    ('campaigns', 20, 'SELECT cs.run_campaigns($1)',
+     'Queues the next throttled share of each running campaign.', true),
+    ('email_delivery', 90, 'CALL cs.deliver_email(NULL, $1)',
+     'Sends the due messages of the outbox over SMTP; does nothing while no message is due.', true);
 
 CREATE TABLE cs.worker_state (
     singleton             boolean PRIMARY KEY DEFAULT true

@@ -13,15 +13,17 @@ CREATE ROLE regress_other_csm IN ROLE cs_user;
 CREATE ROLE regress_reader IN ROLE cs_reader;
 
 -- Every function of the extension pins search_path, and none is
--- SECURITY DEFINER. The procedure cs.run_automations commits between steps,
--- which PostgreSQL forbids in a routine with a SET clause, so it is the one
--- routine listed.
+-- SECURITY DEFINER. Procedures are the exception to the first rule:
+-- PostgreSQL runs a procedure with a SET clause atomically, so
+-- cs.run_automations and cs.deliver_email could not commit between their
+-- steps. Their bodies qualify every object instead.
 SELECT p.proname, p.prokind
 FROM pg_proc AS p
 JOIN pg_depend AS d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'pg_success'
 WHERE NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false)
-   OR p.prosecdef;
+   OR p.prosecdef
+ORDER BY p.proname;
 
 -- cs_admin configures the team and the journey and loads data.
 SET ROLE regress_admin;

@@ -27,7 +27,8 @@ CsAutomationContext *cs_current_automation = NULL;
  * _PG_init
  *		Rejects loading outside shared_preload_libraries, because the
  *		background workers of the extension can only be registered while the
- *		postmaster starts, then installs the caches and transaction callbacks.
+ *		postmaster starts. Then defines the pg_success.* settings and
+ *		installs the caches and transaction callbacks.
  */
 void
 _PG_init(void)
@@ -40,6 +41,7 @@ _PG_init(void)
 				 errhint("Add pg_success to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	cs_worker_init();
+	cs_mail_delivery_init();
 	MarkGUCPrefixReserved("pg_success");
 
 	cs_phase_cache_init();

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "pgtime.h"
 #include "utils/timestamp.h"
 
 /* Name of the schema that holds every object of the extension. */
@@ -49,6 +50,8 @@ extern Datum cs_int64_array_with_nulls(const int64 *values, const bool *isnull,
 									   int count);
 extern Datum cs_text_array(char **values, int count);
 extern Datum cs_timestamptz_array(const TimestampTz *values, int count);
+extern Datum cs_timestamptz_array_with_nulls(const TimestampTz *values,
+											 const bool *isnull, int count);
 
 /*
  * validation.c, template.c, audience.c and email_queue.c have only
@@ -76,6 +79,55 @@ extern void cs_history_open_frame(void);
 extern void cs_history_add_entry(int64 account_id, int64 phase_id,
 								 TimestampTz entered_at, bool churned);
 extern Datum cs_history_flush_entries(const char *transition_table);
+
+/* mail_delivery.c */
+extern void cs_mail_delivery_init(void);
+
+/* mail_message.c */
+typedef struct CsMailMessage
+{
+	int64		outbox_id;
+	const char *from_name;		/* NULL when the sender has no display name */
+	const char *from_address;
+	const char *to_name;		/* NULL when the recipient has no display name */
+	const char *to_address;
+	const char *subject;
+	const char *body_text;
+	const char *body_html;		/* NULL for a text-only message */
+	const char *message_id;		/* with angle brackets */
+} CsMailMessage;
+
+extern bool cs_mail_split_mailbox(const char *mailbox, char **name,
+								  char **address);
+extern char *cs_mail_format(const CsMailMessage *message, pg_time_t date);
+
+/* smtp_client.c */
+typedef enum CsSmtpResult
+{
+	CS_SMTP_SENT,				/* the server accepted the message */
+	CS_SMTP_TRANSIENT,			/* 4xx reply or network error: retry later */
+	CS_SMTP_PERMANENT,			/* 5xx reply: do not retry */
+	CS_SMTP_INTERRUPTED			/* a query cancel or shutdown stopped it */
+} CsSmtpResult;
+
+#define CS_SMTP_ERROR_SIZE 512
+
+typedef struct CsSmtpOutcome
+{
+	CsSmtpResult result;
+	bool		connection_failed;	/* no session with the server at all */
+	long		reply_code;		/* last SMTP reply code, 0 when none */
+	char		error[CS_SMTP_ERROR_SIZE];	/* curl error and server reply */
+} CsSmtpOutcome;
+
+typedef struct CsSmtpClient CsSmtpClient;
+
+extern CsSmtpClient *cs_smtp_open(const char *url, const char *user,
+								  const char *password, int timeout_ms);
+extern void cs_smtp_send(CsSmtpClient *client, const char *envelope_from,
+						 const char *recipient, const char *data,
+						 CsSmtpOutcome *outcome);
+extern void cs_smtp_close(CsSmtpClient *client);
 
 /* owner_assignment.c */
 extern int64 cs_assign_owners_where(const char *account_filter, int nargs,

@@ -180,6 +180,18 @@ cs_text_array(char **values, int count)
 Datum
 cs_timestamptz_array(const TimestampTz *values, int count)
 {
+	return cs_timestamptz_array_with_nulls(values, NULL, count);
+}
+
+/*
+ * cs_timestamptz_array_with_nulls
+ *		Builds a one-dimensional timestamptz[]; isnull may be NULL when no
+ *		element is null.
+ */
+Datum
+cs_timestamptz_array_with_nulls(const TimestampTz *values, const bool *isnull,
+								int count)
+{
 	Datum	   *elements = palloc(sizeof(Datum) * Max(count, 1));
 	int			dims[1] = {count};
 	int			lbs[1] = {1};
@@ -188,7 +200,7 @@ cs_timestamptz_array(const TimestampTz *values, int count)
 	for (int i = 0; i < count; i++)
 		elements[i] = TimestampTzGetDatum(values[i]);
 
-	array = construct_md_array(elements, NULL, 1, dims, lbs,
+	array = construct_md_array(elements, (bool *) isnull, 1, dims, lbs,
 							   TIMESTAMPTZOID, sizeof(TimestampTz),
 							   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	pfree(elements);
