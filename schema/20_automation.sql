@@ -87,12 +87,12 @@ COMMENT ON COLUMN cs.worker_status.last_error_step IS 'Step of the most recent f
 COMMENT ON COLUMN cs.worker_status.last_error IS 'Message of the most recent failure.';
 COMMENT ON COLUMN cs.worker_status.last_error_at IS 'When the most recent failure happened.';
 
--- Runs every enabled step once, like a worker tick, for DBAs who schedule
--- with pg_cron instead. A SELECT step runs inside an exception block, so a
--- failure is reported as a WARNING and the next steps still run; each step
--- is committed before the next starts. A CALL step runs without an
--- exception block, because a procedure that commits cannot run inside one,
--- so its error ends the procedure after the earlier steps have committed.
+-- Runs every enabled SELECT step once, like a worker tick, for DBAs who
+-- schedule with pg_cron instead. Each step runs inside an exception block,
+-- so a failure is reported as a WARNING and the next steps still run, and
+-- each is committed before the next starts. CALL steps are skipped with a
+-- NOTICE: PL/pgSQL runs a dynamic CALL atomically, and the procedures they
+-- call commit, so they are scheduled as jobs of their own.
 --
 -- NOTE: this is the one routine without SET search_path, because PostgreSQL
 -- rejects COMMIT in a procedure that has a SET clause. Its body therefore
@@ -112,8 +112,9 @@ BEGIN
         ORDER BY s.position, s.step_name
     LOOP
         IF step.statement OPERATOR(pg_catalog.~*) '^\s*call\s' THEN
-            EXECUTE step.statement USING as_of;
-            RAISE NOTICE 'pg_success step % done', step.step_name;
+            -- A CALL run by EXECUTE cannot commit, and the procedures that
+            -- steps call commit between their batches.
+            RAISE NOTICE 'pg_success step % skipped: schedule "%" as a job of its own', step.step_name, step.statement;
         ELSE
             BEGIN
                 EXECUTE step.statement INTO handled USING as_of;
@@ -128,7 +129,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON PROCEDURE cs.run_automations(timestamptz) IS 'Runs every enabled step of cs.automation_step once, each committed on its own; for scheduling with pg_cron instead of the background worker.';
+COMMENT ON PROCEDURE cs.run_automations(timestamptz) IS 'Runs every enabled SELECT step of cs.automation_step once, each committed on its own, and skips CALL steps; for scheduling with pg_cron instead of the background worker.';
 
 CREATE FUNCTION cs.wake_launcher()
 RETURNS void

@@ -31,7 +31,8 @@ UPDATE cs.automation_step SET enabled = false WHERE step_name IN ('broken', 'cou
 CALL cs.run_automations('2025-06-01 00:00+00');
 SELECT a.external_id, p.name AS phase FROM cs.account AS a JOIN cs.phase AS p USING (phase_id);
 
--- A CALL step runs as a procedure.
+-- cs.run_automations skips CALL steps, which run in the worker or as jobs of
+-- their own.
 CREATE PROCEDURE pg_temp.record_tick(as_of timestamptz)
 LANGUAGE plpgsql AS $$
 BEGIN

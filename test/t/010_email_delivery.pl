@@ -19,6 +19,7 @@ $node->init;
 $node->append_conf(
 	'postgresql.conf', qq{
 shared_preload_libraries = 'pg_success'
+pg_success.enabled = off
 pg_success.smtp_url = '@{[ $sink->url ]}'
 pg_success.mail_from = 'Ops Team <ops\@example.com>'
 pg_success.message_id_domain = 'mail.test'

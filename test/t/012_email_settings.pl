@@ -25,6 +25,7 @@ $node->init;
 $node->append_conf(
 	'postgresql.conf', qq{
 shared_preload_libraries = 'pg_success'
+pg_success.enabled = off
 pg_success.smtp_url = '@{[ $sink->url ]}'
 pg_success.mail_from = 'ops\@example.com'
 pg_success.message_id_domain = 'mail.test'
