@@ -198,6 +198,18 @@ run_call_step(TickStep *step, TimestampTz as_of)
 	char	   *statement;
 	List	   *parse_trees;
 	ListCell   *cell;
+	MemoryContext call_context;
+
+	/*
+	 * The procedure commits, which frees the transaction's memory, so the
+	 * statement, its plan and the portal's query live in a context of their
+	 * own until the call has returned, as exec_simple_query keeps them in
+	 * MessageContext.
+	 */
+	call_context = AllocSetContextCreate(TopMemoryContext,
+										 "pg_success call step",
+										 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(call_context);
 
 	as_of_literal = psprintf("%s::timestamptz",
 							 quote_literal_cstr(DatumGetCString(DirectFunctionCall1(timestamptz_out,
@@ -234,6 +246,14 @@ run_call_step(TickStep *step, TimestampTz as_of)
 		receiver->rDestroy(receiver);
 		PortalDrop(portal, false);
 	}
+
+	/*
+	 * The context that was current before the call belonged to a
+	 * transaction that the procedure may have committed; continue in the
+	 * transaction that is open now.
+	 */
+	MemoryContextSwitchTo(TopTransactionContext ? TopTransactionContext : TopMemoryContext);
+	MemoryContextDelete(call_context);
 }
 
 /*
