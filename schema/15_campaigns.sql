@@ -31,7 +31,8 @@ CREATE TABLE cs.campaign (
     last_tick_at        timestamptz,
     queued_count        bigint NOT NULL DEFAULT 0,
     finished_at         timestamptz,
-    created_at          timestamptz NOT NULL DEFAULT now()
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    created_by          name NOT NULL DEFAULT current_user
 );
 
 COMMENT ON TABLE cs.campaign IS 'E-mail campaigns: a template sent to the primary contacts of the accounts that match segment, phase and audience_predicate, at most throttle_per_minute messages a minute, by cs.run_campaigns.';
@@ -48,12 +49,41 @@ COMMENT ON COLUMN cs.campaign.last_tick_at IS 'as_of of the last run that queued
 COMMENT ON COLUMN cs.campaign.queued_count IS 'Outbox rows created for this campaign, suppressed ones included.';
 COMMENT ON COLUMN cs.campaign.finished_at IS 'as_of of the run that queued the last account of the audience.';
 COMMENT ON COLUMN cs.campaign.created_at IS 'When the campaign was created.';
+COMMENT ON COLUMN cs.campaign.created_by IS 'Role that last wrote the audience; cs.run_campaigns evaluates audience_predicate with this role''s privileges, so a worker running as superuser does not lend them to the predicate.';
+
+-- created_by is a role that the writer of the row belongs to, because the
+-- predicate later runs with that role's privileges.
+CREATE FUNCTION cs.campaign_set_created_by()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A role may name itself or a role it belongs to, as a restore by a
+    -- superuser does; anything else becomes the writing role.
+    IF TG_OP = 'UPDATE' AND NEW.audience_predicate IS DISTINCT FROM OLD.audience_predicate THEN
+        NEW.created_by := current_user;
+    ELSIF NEW.created_by IS NULL
+          OR NOT pg_catalog.pg_has_role(current_user, NEW.created_by, 'MEMBER') THEN
+        NEW.created_by := current_user;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+COMMENT ON FUNCTION cs.campaign_set_created_by() IS 'Row trigger on cs.campaign: records the role that wrote the audience in created_by.';
+
+CREATE TRIGGER campaign_set_created_by
+    BEFORE INSERT OR UPDATE ON cs.campaign
+    FOR EACH ROW EXECUTE FUNCTION cs.campaign_set_created_by();
 
 -- The predicate runs inside a subquery of exactly the form that
 -- cs.check_audience_predicate accepted, with the closing parenthesis after
 -- a line break, so its operators cannot bind to the conditions around it
--- and a -- comment in it cannot hide them. It runs with the caller's
--- privileges.
+-- and a -- comment in it cannot hide them. It runs with the privileges of
+-- the role that wrote it (created_by) when the caller may take that role,
+-- which a superuser such as the automation worker always may; otherwise it
+-- runs with the caller's own privileges.
 CREATE FUNCTION cs.run_campaigns(as_of timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -66,6 +96,7 @@ DECLARE
     picked       bigint[];
     queued       bigint;
     total        bigint := 0;
+    saved_role   text;
 BEGIN
     IF as_of IS NULL OR NOT pg_catalog.isfinite(as_of) THEN
         RAISE EXCEPTION 'invalid as_of %', coalesce(as_of::text, 'NULL')
@@ -105,8 +136,14 @@ BEGIN
             '                    WHERE o.idempotency_key = pg_catalog.format(''campaign:%%s:account:%%s'', $3, a.account_id))'
             '  ORDER BY a.account_id LIMIT $4) AS x',
             coalesce(campaign.audience_predicate, 'true'));
+        saved_role := pg_catalog.current_setting('role');
+        IF campaign.created_by <> current_user
+           AND pg_catalog.pg_has_role(current_user, campaign.created_by, 'MEMBER') THEN
+            PERFORM pg_catalog.set_config('role', campaign.created_by, true);
+        END IF;
         EXECUTE audience_sql INTO picked
             USING campaign.segment, campaign.phase_id, campaign.campaign_id, budget + 1;
+        PERFORM pg_catalog.set_config('role', saved_role, true);
 
         queued := 0;
         FOR i IN 1 .. least(coalesce(pg_catalog.cardinality(picked), 0), budget) LOOP

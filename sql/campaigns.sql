@@ -157,3 +157,24 @@ VALUES ('by csm', 'promo', '2025-03-01', 1);
 SELECT cs.run_campaigns('2025-03-01 00:00+00');
 RESET ROLE;
 DROP ROLE regress_campaign_admin, regress_campaign_csm;
+
+-- The audience predicate runs with the privileges of the role that wrote
+-- it, not with those of the caller, such as the superuser worker.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_campaign_admin;
+RESET client_min_messages;
+CREATE ROLE regress_campaign_admin IN ROLE cs_admin;
+CREATE FUNCTION public.whoami_check() RETURNS boolean LANGUAGE sql
+AS $$ SELECT current_user = 'regress_campaign_admin' $$;
+GRANT EXECUTE ON FUNCTION public.whoami_check() TO PUBLIC;
+SET ROLE regress_campaign_admin;
+INSERT INTO cs.campaign (name, template_name, audience_predicate, starts_at, throttle_per_minute, status, created_by)
+SELECT 'Role check', name, 'public.whoami_check()', '2025-01-01+00', 1000, 'active', 'postgres'
+FROM cs.email_template ORDER BY template_id LIMIT 1;
+SELECT created_by FROM cs.campaign WHERE name = 'Role check';
+RESET ROLE;
+SELECT cs.run_campaigns('2025-06-01+00') >= 0 AS ran;
+SELECT queued_count > 0 AS predicate_saw_creator_role FROM cs.campaign WHERE name = 'Role check';
+DELETE FROM cs.campaign WHERE name = 'Role check';
+DROP FUNCTION public.whoami_check();
+DROP ROLE regress_campaign_admin;
