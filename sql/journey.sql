@@ -92,6 +92,11 @@ UPDATE cs.account SET status = 'churned', churned_at = '2025-02-01 00:00+00' WHE
 SELECT * FROM pg_temp.state WHERE external_id = 'boundary';
 SELECT * FROM pg_temp.journey_of('boundary');
 
+-- Correcting the churn date of an account in the churn phase moves its
+-- entry into the phase along with it.
+UPDATE cs.account SET churned_at = '2025-02-03 00:00+00' WHERE external_id = 'boundary';
+SELECT phase, phase_entered_at FROM pg_temp.state WHERE external_id = 'boundary';
+
 -- Churned accounts are not moved by timed transitions.
 UPDATE cs.phase SET max_duration = interval '10 days', next_phase_id = 6 WHERE name = 'Churned';
 SELECT cs.run_phase_transitions('2026-01-01 00:00+00') AS moved;

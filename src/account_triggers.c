@@ -288,6 +288,26 @@ follow_status_change(HeapTuple old_tuple, HeapTuple tuple, TupleDesc tupdesc,
 			new_values[changed_count++] = TimestampTzGetDatum(enter_time);
 		}
 	}
+	else if (was_churned && is_churned && !churned_at_null &&
+			 cs_phase_churn() != NULL && new_phase == cs_phase_churn()->phase_id &&
+			 new_entered == old_entered)
+	{
+		bool		old_churned_at_null;
+		Datum		old_churned_at = SPI_getbinval(old_tuple, tupdesc,
+												   columns->churned_at,
+												   &old_churned_at_null);
+
+		/*
+		 * A corrected churn date of an account that is still in the churn
+		 * phase moves its entry into that phase along with it.
+		 */
+		if (old_churned_at_null ||
+			DatumGetTimestampTz(old_churned_at) != DatumGetTimestampTz(churned_at))
+		{
+			changed_columns[changed_count] = columns->phase_entered_at;
+			new_values[changed_count++] = churned_at;
+		}
+	}
 
 	if (changed_count == 0)
 		return tuple;
