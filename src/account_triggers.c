@@ -2,8 +2,8 @@
  *
  * account_triggers.c
  *	  Triggers on cs.account and cs.team_member that keep the journey and
- *	  ownership current: new accounts enter the default phase, churned ones
- *	  the churn phase, every phase and owner change is recorded, and
+ *	  ownership current. New accounts enter the default phase and churned
+ *	  ones the churn phase. Every phase and owner change is recorded, and
  *	  accounts entering a phase owned by another role get a new owner.
  *
  * The row trigger only edits the row in memory. The statement triggers do
@@ -60,6 +60,8 @@ static HeapTuple follow_status_change(HeapTuple old_tuple, HeapTuple tuple,
 static void begin_as_table_owner(Relation relation, TriggerData *trigdata,
 								 Oid *saved_user, int *saved_context);
 static void end_as_table_owner(Oid saved_user, int saved_context);
+static void assign_for_member_change(TriggerData *trigdata,
+									 const char *account_filter);
 
 /*
  * check_trigger_call
@@ -500,6 +502,25 @@ cs_account_after_update(PG_FUNCTION_ARGS)
 }
 
 /*
+ * assign_for_member_change
+ *		Runs owner assignment, as the owner of cs.team_member, over the
+ *		accounts that account_filter selects from the trigger's transition
+ *		tables.
+ */
+static void
+assign_for_member_change(TriggerData *trigdata, const char *account_filter)
+{
+	Oid			saved_user;
+	int			saved_context;
+
+	begin_as_table_owner(trigdata->tg_relation, trigdata, &saved_user,
+						 &saved_context);
+	cs_assign_owners_where(account_filter, 0, NULL, NULL, change_time(), false,
+						   "owner_assignment");
+	end_as_table_owner(saved_user, saved_context);
+}
+
+/*
  * cs_team_member_after_update
  *		AFTER UPDATE statement trigger on cs.team_member, with the transition
  *		tables old_members and new_members: reassigns the accounts of every
@@ -510,29 +531,21 @@ Datum
 cs_team_member_after_update(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Oid			saved_user;
-	int			saved_context;
 
 	check_trigger_call(fcinfo, "cs.team_member_after_update()",
 					   CALLED_AS_TRIGGER(fcinfo) &&
 					   TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
 					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event));
 
-	begin_as_table_owner(trigdata->tg_relation, trigdata, &saved_user,
-						 &saved_context);
-
-	cs_assign_owners_where("a.owner_id IN ("
-						   "SELECT n.member_id FROM old_members AS o "
-						   "JOIN new_members AS n ON n.member_id = o.member_id "
-						   "WHERE (o.active AND NOT n.active) OR n.role_name <> o.role_name) "
-						   "OR (a.owner_id IS NULL AND p.owner_role IN ("
-						   "SELECT n.role_name FROM old_members AS o "
-						   "JOIN new_members AS n ON n.member_id = o.member_id "
-						   "WHERE n.active AND (NOT o.active OR n.role_name <> o.role_name)))",
-						   0, NULL, NULL, change_time(), false,
-						   "owner_assignment");
-
-	end_as_table_owner(saved_user, saved_context);
+	assign_for_member_change(trigdata,
+							 "a.owner_id IN ("
+							 "SELECT n.member_id FROM old_members AS o "
+							 "JOIN new_members AS n ON n.member_id = o.member_id "
+							 "WHERE (o.active AND NOT n.active) OR n.role_name <> o.role_name) "
+							 "OR (a.owner_id IS NULL AND p.owner_role IN ("
+							 "SELECT n.role_name FROM old_members AS o "
+							 "JOIN new_members AS n ON n.member_id = o.member_id "
+							 "WHERE n.active AND (NOT o.active OR n.role_name <> o.role_name)))");
 	return PointerGetDatum(NULL);
 }
 
@@ -545,22 +558,14 @@ Datum
 cs_team_member_after_insert(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Oid			saved_user;
-	int			saved_context;
 
 	check_trigger_call(fcinfo, "cs.team_member_after_insert()",
 					   CALLED_AS_TRIGGER(fcinfo) &&
 					   TRIGGER_FIRED_AFTER(trigdata->tg_event) &&
 					   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event));
 
-	begin_as_table_owner(trigdata->tg_relation, trigdata, &saved_user,
-						 &saved_context);
-
-	cs_assign_owners_where("a.owner_id IS NULL AND p.owner_role IN ("
-						   "SELECT n.role_name FROM new_members AS n WHERE n.active)",
-						   0, NULL, NULL, change_time(), false,
-						   "owner_assignment");
-
-	end_as_table_owner(saved_user, saved_context);
+	assign_for_member_change(trigdata,
+							 "a.owner_id IS NULL AND p.owner_role IN ("
+							 "SELECT n.role_name FROM new_members AS n WHERE n.active)");
 	return PointerGetDatum(NULL);
 }
