@@ -81,6 +81,14 @@ BEGIN
     LOCK TABLE cs.phase IN SHARE ROW EXCLUSIVE MODE;
 
     SELECT count(*) INTO default_count FROM cs.phase WHERE is_default;
+    IF default_count > 1 THEN
+        RAISE EXCEPTION 'journey has % default phases: %', default_count,
+            (SELECT pg_catalog.string_agg(p.name, ', ' ORDER BY p.position, p.phase_id)
+             FROM cs.phase AS p WHERE p.is_default)
+            USING ERRCODE = 'exclusion_violation',
+                  DETAIL = 'New accounts enter the default phase, so exactly one phase must have is_default = true.',
+                  HINT = 'Move the default in one statement, such as UPDATE cs.phase SET is_default = (name = ''Trial'').';
+    END IF;
     IF default_count = 0 THEN
         RAISE EXCEPTION 'journey has no default phase'
             USING ERRCODE = 'integrity_constraint_violation',
