@@ -1,6 +1,6 @@
 -- Input validation: domains for e-mail addresses and time zones. The checks
 -- are C functions that raise an error naming the rejected value and the fix,
--- so that a failed load says which value was wrong.
+-- so that a failed load reports which value was wrong.
 
 CREATE FUNCTION cs.check_time_zone(zone text)
 RETURNS boolean

@@ -1,5 +1,5 @@
 -- Journey phases. Accounts start in the default phase and move along
--- next_phase_id when max_duration is over; rules and churn move them into
+-- next_phase_id when max_duration is over. Rules and churn move them into
 -- the phases that have no predecessor (Risk, Advocacy, Churned).
 
 CREATE TABLE cs.phase (
@@ -59,8 +59,8 @@ SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('cs.phase', 'phase_id
 -- phase, and no cycle along next_phase_id. They run at commit so that an
 -- admin can rearrange phases over several statements. The table lock makes a
 -- concurrent change wait, so two transactions cannot each pass the check and
--- commit a broken journey together; the statement trigger
--- phase_lock_journey has normally taken it already.
+-- commit a broken journey together. The statement trigger
+-- phase_lock_journey has normally taken that lock already.
 CREATE FUNCTION cs.phase_check_journey()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -150,7 +150,7 @@ CREATE CONSTRAINT TRIGGER phase_check_journey
 
 -- A change to the journey takes a self-conflicting lock before its first
 -- write, so concurrent changes queue up here instead of deadlocking in the
--- commit-time check, and each check sees the committed journey.
+-- commit-time check, and each check reads the committed journey.
 CREATE FUNCTION cs.phase_lock_journey()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -162,7 +162,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION cs.phase_lock_journey() IS 'Statement trigger on cs.phase: serializes changes to the journey, so that the commit-time journey check of one transaction sees the other''s committed result.';
+COMMENT ON FUNCTION cs.phase_lock_journey() IS 'Statement trigger on cs.phase: serializes changes to the journey, so that the commit-time journey check of one transaction reads the other''s committed result.';
 
 CREATE TRIGGER phase_lock_journey
     BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON cs.phase
@@ -196,7 +196,7 @@ LANGUAGE c
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'cs_phase_invalidate_cache';
 
-COMMENT ON FUNCTION cs.phase_invalidate_cache() IS 'Statement trigger on cs.phase: tells every backend to reload its cached copy of the journey.';
+COMMENT ON FUNCTION cs.phase_invalidate_cache() IS 'Statement trigger on cs.phase: makes every backend reload its cached copy of the journey.';
 
 CREATE TRIGGER phase_invalidate_cache
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cs.phase

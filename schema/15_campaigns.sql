@@ -82,7 +82,7 @@ CREATE TRIGGER campaign_set_created_by
 -- a line break, so its operators cannot bind to the conditions around it
 -- and a -- comment in it cannot hide them. It runs with the privileges of
 -- the role that wrote it (created_by) when the caller may take that role,
--- which a superuser such as the automation worker always may; otherwise it
+-- as a superuser such as the automation worker always may. Otherwise it
 -- runs with the caller's own privileges.
 CREATE FUNCTION cs.run_campaigns(as_of timestamptz DEFAULT now())
 RETURNS bigint
@@ -124,7 +124,7 @@ BEGIN
             PERFORM cs.check_audience_predicate(campaign.audience_predicate);
         END IF;
 
-        -- One row more than the budget tells whether accounts remain.
+        -- One row more than the budget shows whether accounts remain.
         audience_sql := pg_catalog.format(
             'SELECT pg_catalog.array_agg(x.account_id ORDER BY x.account_id) FROM ('
             '  SELECT a.account_id FROM cs.account AS a'

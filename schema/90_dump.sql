@@ -1,6 +1,6 @@
 -- pg_dump keeps the rows of these tables and the state of their identity
--- sequences; without this, a dump of a database with the extension would
--- hold only CREATE EXTENSION and lose every account.
+-- sequences. Without this, a dump of a database with the extension would
+-- contain only CREATE EXTENSION and lose every account.
 
 SELECT pg_catalog.pg_extension_config_dump('cs.team_role', '');
 SELECT pg_catalog.pg_extension_config_dump('cs.team_member', '');

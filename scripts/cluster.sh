@@ -34,8 +34,8 @@ install_packages() {
 
 # build_and_install: builds the extension and installs it into the server.
 # The install is shared by every checkout on the machine, so the caller
-# holds an exclusive lock on /tmp/pg_success.install.lock from here until
-# its servers stop; a second "make test" or "make demo" waits for it.
+# keeps an exclusive lock on /tmp/pg_success.install.lock from here until
+# it exits. A second "make test" or "make demo" waits for it.
 build_and_install() {
     exec 9>/tmp/pg_success.install.lock
     if ! flock -n 9; then

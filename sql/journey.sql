@@ -188,8 +188,8 @@ SELECT cs.run_phase_transitions(NULL);
 SELECT cs.run_phase_transitions('infinity');
 SELECT cs.run_phase_transitions('-infinity');
 
--- Inside a transaction that holds a cycle it has not committed yet, the
--- walk stops after one step per phase instead of looping.
+-- Inside a transaction with an uncommitted cycle of phases, the walk stops
+-- after one step per phase instead of looping.
 BEGIN;
 UPDATE cs.phase SET max_duration = interval '10 days', next_phase_id = 1 WHERE name = 'Value';
 INSERT INTO cs.account (external_id, name, created_at) VALUES ('cycler', 'Cycler', '2020-01-01+00');

@@ -15,8 +15,8 @@ LEFT JOIN cs.contract AS c ON c.account_id = a.account_id AND c.status = 'active
 GROUP BY m.member_id, m.name, m.active
 ORDER BY m.member_id;
 
--- No member at all: the account stays unassigned and the history says why;
--- the insert itself succeeds.
+-- No member at all: the account stays unassigned, the history records the
+-- reason, and the insert itself succeeds.
 INSERT INTO cs.account (external_id, name, created_at) VALUES ('orphan', 'Orphan', '2025-01-01+00');
 SELECT external_id, owner_id FROM cs.account;
 SELECT external_id, phase, needed_role, reason FROM cs.unassigned_accounts;
@@ -49,8 +49,8 @@ UPDATE cs.team_member SET max_accounts = NULL;
 SELECT count(*) AS unassigned FROM cs.unassigned_accounts;
 SELECT cs.assign_owners(ARRAY[(SELECT account_id FROM cs.account WHERE external_id = 'full')], '2025-01-02+00') AS assigned;
 
--- Segments: CSMs limited to segments take only those accounts; an account
--- whose segment nobody serves stays unassigned.
+-- Segments: CSMs limited to segments take only those accounts. An account
+-- whose segment no member serves stays unassigned.
 INSERT INTO cs.team_member (member_id, name, email, role_name, segments) VALUES
     (3, 'Erin Enterprise', 'erin@example.com', 'csm', ARRAY['enterprise']),
     (4, 'Sid Smb', 'sid@example.com', 'csm', ARRAY['smb', 'mid']);
@@ -117,7 +117,7 @@ WHERE h.from_member_id = 2
 GROUP BY h.reason, h.changed_by;
 
 -- Deactivating the last member of a role leaves the accounts unassigned,
--- and says why.
+-- with the reason in the history.
 UPDATE cs.team_member SET active = false WHERE name = 'Olga';
 SELECT count(*) AS unassigned, min(reason) AS reason FROM cs.unassigned_accounts WHERE phase = 'Onboarding';
 

@@ -139,7 +139,8 @@ change_time(void)
  *		churned_at for the churn phase, else at created_at.
  *
  *		An account inserted with both phase_id and phase_entered_at is a copy
- *		of one that already has a history, from a restore or a migration. It
+ *		of an account that already has a history, from a restore or a
+ *		migration. It
  *		is kept as given, with no entry row and no owner assignment, so that
  *		a restore does not add history.
  */
@@ -221,7 +222,7 @@ place_new_account(HeapTuple tuple, TupleDesc tupdesc,
 /*
  * follow_status_change
  *		On update: an account that becomes churned gets churned_at and moves
- *		to the churn phase; one that becomes active again loses churned_at
+ *		to the churn phase. One that becomes active again loses churned_at
  *		and re-enters the default phase. A phase set by the same statement
  *		wins over both moves. A phase change that leaves phase_entered_at
  *		as it was enters the new phase now.

@@ -249,7 +249,7 @@ run_call_step(TickStep *step, TimestampTz as_of)
 
 	/*
 	 * The context that was current before the call belonged to a
-	 * transaction that the procedure may have committed; continue in the
+	 * transaction that the procedure may have committed, so continue in the
 	 * transaction that is open now.
 	 */
 	MemoryContextSwitchTo(TopTransactionContext ? TopTransactionContext : TopMemoryContext);

@@ -7,8 +7,8 @@
  * The BEFORE INSERT row trigger cannot insert the history row itself,
  * because the account row does not exist yet and the foreign key check
  * would fail. It appends the entry to a buffer instead, and the AFTER
- * INSERT statement trigger writes the whole buffer with one INSERT, joined
- * to the statement's transition table so that rows which were not inserted
+ * INSERT statement trigger writes the buffer with one INSERT. That INSERT
+ * joins the statement's transition table, so rows that were not inserted
  * (suppressed by another trigger, or turned into an update by ON CONFLICT)
  * leave no history.
  *

@@ -5,9 +5,9 @@
  *	  the phase's strategy: least_accounts, least_arr or round_robin, within
  *	  each member's capacity and segments.
  *
- * One call handles a whole set of accounts: one query reads the accounts
- * that need an owner, one reads the candidate members and their current
- * load, the choice is made in memory, and one statement writes the new
+ * One call handles a whole set of accounts. One query reads the accounts
+ * that need an owner and one reads the candidate members and their current
+ * load. The choice is made in memory, and one statement writes the new
  * owners and their history. The cost is one pass over the accounts and a
  * scan of the members per account, so a million accounts take seconds and
  * no query runs per account.
@@ -448,8 +448,8 @@ write_assignments(Assignment *assignments, int count, const char *changed_by)
 	values[4] = CStringGetTextDatum(changed_by);
 
 	/*
-	 * The UPDATE fires the account triggers; the context tells them that
-	 * this statement writes its own history and needs no assignment.
+	 * The UPDATE fires the account triggers. The context marks this
+	 * statement as one that writes its own history and needs no assignment.
 	 */
 	cs_current_automation = &context;
 	PG_TRY();

@@ -18,7 +18,7 @@
 #include "pgtime.h"
 #include "utils/timestamp.h"
 
-/* Name of the schema that holds every object of the extension. */
+/* Name of the schema that contains every object of the extension. */
 #define CS_SCHEMA_NAME "cs"
 
 /*
@@ -62,11 +62,8 @@ extern Datum cs_timestamptz_array_with_nulls(const TimestampTz *values,
 typedef struct CsPhase
 {
 	int64		phase_id;
-	char	   *name;
 	bool		is_default;
 	bool		is_churn;
-	int64		next_phase_id;	/* 0 when the phase has no next phase */
-	char	   *owner_role;		/* NULL when the phase keeps the owner */
 } CsPhase;
 
 extern void cs_phase_cache_init(void);

@@ -6,8 +6,8 @@
  *	  row.
  *
  * A statement trigger on cs.phase sends a relcache invalidation for the
- * table whenever its rows change; the callback registered here drops the
- * copy, and the next look-up reloads it. The invalidation reaches this
+ * table whenever its rows change. The callback registered here then drops
+ * the copy, and the next look-up reloads it. The invalidation reaches this
  * backend at the next command and other backends when the change commits.
  *
  * Copyright (c) 2026, pg_success developers
@@ -94,8 +94,7 @@ phase_cache_load(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	cs_spi_execute("SELECT p.phase_id, p.name, p.is_default, p.is_churn, "
-				   "p.next_phase_id, p.owner_role "
+	cs_spi_execute("SELECT p.phase_id, p.is_default, p.is_churn "
 				   "FROM cs.phase AS p ORDER BY p.phase_id",
 				   0, NULL, NULL, NULL, SPI_OK_SELECT);
 
@@ -107,18 +106,12 @@ phase_cache_load(void)
 	{
 		CsPhase    *phase = &phase_cache.phases[i];
 		char	   *flag;
-		char	   *role;
-		bool		isnull;
 
 		phase->phase_id = cs_spi_get_int64(i, 1, NULL);
-		phase->name = pstrdup(cs_spi_get_text(i, 2));
-		flag = cs_spi_get_text(i, 3);
+		flag = cs_spi_get_text(i, 2);
 		phase->is_default = (flag[0] == 't');
-		flag = cs_spi_get_text(i, 4);
+		flag = cs_spi_get_text(i, 3);
 		phase->is_churn = (flag[0] == 't');
-		phase->next_phase_id = cs_spi_get_int64(i, 5, &isnull);
-		role = cs_spi_get_text(i, 6);
-		phase->owner_role = role ? pstrdup(role) : NULL;
 
 		if (phase->is_default)
 			phase_cache.default_phase = phase;

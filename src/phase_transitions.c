@@ -35,10 +35,11 @@ PG_FUNCTION_INFO_V1(cs_run_phase_transitions);
  * The recursive part walks next_phase_id for as long as each phase has
  * ended by as_of. The journey check on cs.phase rules out cycles at
  * commit, and the step limit ends the walk after one step per phase also
- * inside a transaction that holds a cycle it has not committed yet. The UPDATE re-checks the phase
- * and entry time it started from, so an account changed by a concurrent
- * transaction in the meantime is skipped, and only accounts actually moved
- * get history rows.
+ * inside a transaction with an uncommitted cycle.
+ *
+ * The UPDATE re-checks the phase and entry time it started from, so an
+ * account changed by a concurrent transaction in the meantime is skipped,
+ * and only accounts actually moved get history rows.
  */
 static const char *transition_sql =
 "WITH RECURSIVE due AS ("

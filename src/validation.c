@@ -28,7 +28,7 @@ PG_FUNCTION_INFO_V1(cs_check_email);
 /* RFC 5321 limits the local part of an address to 64 octets. */
 #define CS_EMAIL_MAX_LOCAL_LENGTH 64
 
-/* Longest part of a rejected value that an error message repeats. */
+/* Maximum number of bytes of a rejected value that an error message repeats. */
 #define CS_MAX_ECHOED_LENGTH 80
 
 /* Names of the time zone database, sorted, loaded on first use. */
