@@ -24,7 +24,17 @@ OBJS = \
 	src/email_queue.o \
 	src/mail_message.o \
 	src/smtp_client.o \
-	src/mail_delivery.o
+	src/mail_delivery.o \
+	src/rule_parser.o \
+	src/rule_cache.o \
+	src/rule_definition.o \
+	src/rule_facts.o \
+	src/rule_eval.o \
+	src/rule_actions.o \
+	src/rule_firing.o \
+	src/rule_triggers.o \
+	src/rule_preview.o \
+	src/rule_sweeps.o
 
 EXTENSION = pg_success
 DATA_built = pg_success--0.1.sql

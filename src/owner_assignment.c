@@ -81,7 +81,9 @@ typedef struct Assignment
 static AssignmentStrategy parse_strategy(const char *name);
 static const char *strategy_name(AssignmentStrategy strategy);
 static bool arr_is_needed(void);
-static Candidate *read_candidates(const char *account_filter, int nargs,
+static Candidate *read_candidates(const char *account_filter,
+								  const char *role, const char *strategy,
+								  int nargs,
 								  Oid *argtypes, Datum *values, int *count);
 static Member *read_members(Candidate *candidates, int candidate_count,
 							int *count);
@@ -147,9 +149,12 @@ arr_is_needed(void)
  *		accounts were loaded in.
  */
 static Candidate *
-read_candidates(const char *account_filter, int nargs, Oid *argtypes,
+read_candidates(const char *account_filter, const char *role,
+				const char *strategy, int nargs, Oid *argtypes,
 				Datum *values, int *count)
 {
+	const char *role_expression = "p.owner_role";
+	const char *strategy_expression = "p.assignment_strategy";
 	char	   *sql;
 	Candidate  *candidates;
 	int			rows;
@@ -159,8 +164,14 @@ read_candidates(const char *account_filter, int nargs, Oid *argtypes,
 		arr_expression = "coalesce((SELECT sum(c.arr) FROM cs.contract AS c "
 			"WHERE c.account_id = a.account_id AND c.status = 'active'), 0)::float8";
 
-	sql = psprintf("SELECT a.account_id, a.segment, a.owner_id, p.owner_role, "
-				   "p.assignment_strategy, p.name, %s, "
+	/* A rule's assign_owner action names the role and strategy itself. */
+	if (role != NULL)
+		role_expression = quote_literal_cstr(role);
+	if (strategy != NULL)
+		strategy_expression = quote_literal_cstr(strategy);
+
+	sql = psprintf("SELECT a.account_id, a.segment, a.owner_id, %1$s, "
+				   "%2$s, p.name, %3$s, "
 				   "CASE WHEN a.owner_id IS NULL THEN 'no owner' "
 				   "WHEN NOT o.active THEN 'owner inactive' "
 				   "ELSE 'owner has role ' || o.role_name END, "
@@ -168,11 +179,12 @@ read_candidates(const char *account_filter, int nargs, Oid *argtypes,
 				   "FROM cs.account AS a "
 				   "JOIN cs.phase AS p ON p.phase_id = a.phase_id "
 				   "LEFT JOIN cs.team_member AS o ON o.member_id = a.owner_id "
-				   "WHERE p.owner_role IS NOT NULL "
-				   "AND (a.owner_id IS NULL OR NOT o.active OR o.role_name <> p.owner_role) "
-				   "AND (%s) "
-				   "ORDER BY p.owner_role, a.account_id",
-				   arr_expression, account_filter);
+				   "WHERE %1$s IS NOT NULL "
+				   "AND (a.owner_id IS NULL OR NOT o.active OR o.role_name <> %1$s) "
+				   "AND (%4$s) "
+				   "ORDER BY %1$s, a.account_id",
+				   role_expression, strategy_expression, arr_expression,
+				   account_filter);
 
 	cs_spi_execute(sql, nargs, argtypes, values, NULL, SPI_OK_SELECT);
 
@@ -520,6 +532,22 @@ cs_assign_owners_where(const char *account_filter, int nargs, Oid *argtypes,
 					   Datum *values, TimestampTz as_of, bool at_phase_entry,
 					   const char *changed_by)
 {
+	return cs_assign_owners_by_role(account_filter, NULL, NULL, nargs,
+									argtypes, values, as_of, at_phase_entry,
+									changed_by);
+}
+
+/*
+ * cs_assign_owners_by_role
+ *		cs_assign_owners_where with a team role and a strategy that replace
+ *		those of the accounts' phases when not NULL.
+ */
+int64
+cs_assign_owners_by_role(const char *account_filter, const char *role,
+						 const char *strategy, int nargs, Oid *argtypes,
+						 Datum *values, TimestampTz as_of,
+						 bool at_phase_entry, const char *changed_by)
+{
 	Candidate  *candidates;
 	int			candidate_count;
 	Member	   *members;
@@ -530,8 +558,8 @@ cs_assign_owners_where(const char *account_filter, int nargs, Oid *argtypes,
 	int			cursor_count;
 	bool		cursors_changed = false;
 
-	candidates = read_candidates(account_filter, nargs, argtypes, values,
-								 &candidate_count);
+	candidates = read_candidates(account_filter, role, strategy, nargs,
+								 argtypes, values, &candidate_count);
 	if (candidate_count == 0)
 		return 0;
 

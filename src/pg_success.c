@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_success.h"
+#include "rule_engine.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -46,4 +47,6 @@ _PG_init(void)
 
 	cs_phase_cache_init();
 	cs_history_init();
+	cs_rule_cache_init();
+	cs_rule_depth_init();
 }

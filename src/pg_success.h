@@ -43,6 +43,10 @@ extern Oid	cs_relation_owner(Oid relid);
 extern uint64 cs_spi_execute(const char *sql, int nargs, Oid *argtypes,
 							 Datum *values, const char *nulls,
 							 int expected_result);
+extern uint64 cs_spi_execute_plan(SPIPlanPtr *plan, const char *sql,
+								  int nargs, Oid *argtypes, Datum *values,
+								  const char *nulls, bool read_only,
+								  int expected_result);
 extern int64 cs_spi_get_int64(int row, int column, bool *isnull);
 extern char *cs_spi_get_text(int row, int column);
 extern Datum cs_int64_array(const int64 *values, int count);
@@ -131,5 +135,10 @@ extern int64 cs_assign_owners_where(const char *account_filter, int nargs,
 									Oid *argtypes, Datum *values,
 									TimestampTz as_of, bool at_phase_entry,
 									const char *changed_by);
+extern int64 cs_assign_owners_by_role(const char *account_filter,
+									  const char *role, const char *strategy,
+									  int nargs, Oid *argtypes, Datum *values,
+									  TimestampTz as_of, bool at_phase_entry,
+									  const char *changed_by);
 
 #endif							/* PG_SUCCESS_H */

@@ -206,3 +206,37 @@ cs_timestamptz_array_with_nulls(const TimestampTz *values, const bool *isnull,
 	pfree(elements);
 	return PointerGetDatum(array);
 }
+
+/*
+ * cs_spi_execute_plan
+ *		Runs a statement through a plan that is prepared on first use and
+ *		kept for the life of the backend in *plan, and raises an error when
+ *		the result code is not the expected one. SPI replans it when the
+ *		tables it reads change. Returns the number of rows processed.
+ */
+uint64
+cs_spi_execute_plan(SPIPlanPtr *plan, const char *sql, int nargs,
+					Oid *argtypes, Datum *values, const char *nulls,
+					bool read_only, int expected_result)
+{
+	int			result;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+		if (prepared == NULL)
+			elog(ERROR, "SPI_prepare failed with %s for: %s",
+				 SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(prepared) != 0)
+			elog(ERROR, "SPI_keepplan failed for: %s", sql);
+		*plan = prepared;
+	}
+
+	result = SPI_execute_plan(*plan, values, nulls, read_only, 0);
+	if (result != expected_result)
+		elog(ERROR, "SPI_execute_plan returned %s, expected %s, for: %s",
+			 SPI_result_code_string(result),
+			 SPI_result_code_string(expected_result), sql);
+	return SPI_processed;
+}

@@ -1,0 +1,214 @@
+/*-------------------------------------------------------------------------
+ *
+ * rule_eval.c
+ *	  Evaluation of a compiled condition for one event occurrence, and the
+ *	  merge fields of alert messages.
+ *
+ * Logic is two-valued: a comparison with a fact that has no value is
+ * false, "ne" included, and "not" inverts that. The set-based SQL of
+ * cs.preview_rule wraps every comparison in coalesce(..., false) so that
+ * it decides the same way. Text compares byte by byte, as COLLATE "C".
+ *
+ * Copyright (c) 2026, pg_success developers
+ *
+ * src/rule_eval.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "rule_engine.h"
+
+#include "catalog/pg_collation.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+static int
+compare_values(const RuleValue *left, const RuleValue *right)
+{
+	if (left->type == RULE_TYPE_NUMBER)
+		return left->number < right->number ? -1 : left->number > right->number ? 1 : 0;
+	if (left->type == RULE_TYPE_TEXT)
+	{
+		int			result = strcmp(left->text, right->text);
+
+		return result < 0 ? -1 : result > 0 ? 1 : 0;
+	}
+	return (int) left->boolean - (int) right->boolean;
+}
+
+static bool
+values_equal(const RuleValue *left, const RuleValue *right)
+{
+	if (left->type != right->type)
+		return false;
+	return compare_values(left, right) == 0;
+}
+
+/*
+ * cs_rule_text_matches
+ *		POSIX regular expression match in the C collation, through the
+ *		server's regex cache.
+ */
+bool
+cs_rule_text_matches(const char *text, const char *pattern)
+{
+	return DatumGetBool(DirectFunctionCall2Coll(textregexeq, C_COLLATION_OID,
+												CStringGetTextDatum(text),
+												CStringGetTextDatum(pattern)));
+}
+
+/*
+ * compare
+ *		A comparison node: the fact's value against the operand.
+ */
+static bool
+compare(CsRuleEvent *event, const RuleNode *node)
+{
+	RuleValue	value = cs_rule_fact_value(event, &node->fact, false);
+	RuleValue	old;
+
+	switch (node->op)
+	{
+		case RULE_OP_IS_NULL:
+			return (value.type == RULE_TYPE_NULL) == node->expect_null;
+
+		case RULE_OP_CHANGED:
+			old = cs_rule_fact_value(event, &node->fact, true);
+			{
+				bool		differs;
+
+				if (value.type == RULE_TYPE_NULL || old.type == RULE_TYPE_NULL)
+					differs = value.type != old.type;
+				else
+					differs = !values_equal(&value, &old);
+				return differs == node->expect_null;
+			}
+
+		default:
+			break;
+	}
+
+	if (value.type == RULE_TYPE_NULL)
+		return false;
+
+	switch (node->op)
+	{
+		case RULE_OP_EQ:
+			return values_equal(&value, &node->operands[0]);
+		case RULE_OP_NE:
+			return !values_equal(&value, &node->operands[0]);
+		case RULE_OP_LT:
+			return compare_values(&value, &node->operands[0]) < 0;
+		case RULE_OP_LE:
+			return compare_values(&value, &node->operands[0]) <= 0;
+		case RULE_OP_GT:
+			return compare_values(&value, &node->operands[0]) > 0;
+		case RULE_OP_GE:
+			return compare_values(&value, &node->operands[0]) >= 0;
+		case RULE_OP_IN:
+			for (int i = 0; i < node->operand_count; i++)
+				if (values_equal(&value, &node->operands[i]))
+					return true;
+			return false;
+		case RULE_OP_BETWEEN:
+			return compare_values(&value, &node->operands[0]) >= 0 &&
+				compare_values(&value, &node->operands[1]) <= 0;
+		case RULE_OP_MATCHES:
+			return cs_rule_text_matches(value.text, node->operands[0].text);
+		case RULE_OP_INCREASED_BY:
+		case RULE_OP_DECREASED_BY:
+			{
+				double		change;
+
+				old = cs_rule_fact_value(event, &node->fact, true);
+				if (old.type != RULE_TYPE_NUMBER)
+					return false;
+				change = node->op == RULE_OP_INCREASED_BY ?
+					value.number - old.number : old.number - value.number;
+				if (node->percent)
+				{
+					if (old.number <= 0)
+						return false;
+					return change / old.number * 100.0 >= node->operands[0].number;
+				}
+				return change >= node->operands[0].number;
+			}
+		case RULE_OP_CROSSED_BELOW:
+			old = cs_rule_fact_value(event, &node->fact, true);
+			return old.type == RULE_TYPE_NUMBER &&
+				old.number >= node->operands[0].number &&
+				value.number < node->operands[0].number;
+		case RULE_OP_CROSSED_ABOVE:
+			old = cs_rule_fact_value(event, &node->fact, true);
+			return old.type == RULE_TYPE_NUMBER &&
+				old.number <= node->operands[0].number &&
+				value.number > node->operands[0].number;
+		default:
+			return false;
+	}
+}
+
+bool
+cs_rule_condition_holds(CsRuleEvent *event, const RuleNode *node)
+{
+	switch (node->kind)
+	{
+		case RULE_NODE_ALL:
+			for (int i = 0; i < node->child_count; i++)
+				if (!cs_rule_condition_holds(event, node->children[i]))
+					return false;
+			return true;
+		case RULE_NODE_ANY:
+			for (int i = 0; i < node->child_count; i++)
+				if (cs_rule_condition_holds(event, node->children[i]))
+					return true;
+			return false;
+		case RULE_NODE_NOT:
+			return !cs_rule_condition_holds(event, node->children[0]);
+		case RULE_NODE_COMPARE:
+			return compare(event, node);
+	}
+	return false;
+}
+
+/*
+ * cs_rule_render_message
+ *		Replaces each {{fact}} of a message with the fact's value from the
+ *		facts the rule saw: text as is, numbers and booleans as JSON writes
+ *		them, and an empty string for a fact without value. The compiler
+ *		has checked that every merge field names a fact of the rule.
+ */
+char *
+cs_rule_render_message(const char *message, Jsonb *facts)
+{
+	StringInfoData output;
+	const char *cursor = message;
+	const char *open;
+
+	initStringInfo(&output);
+	while ((open = strstr(cursor, "{{")) != NULL)
+	{
+		const char *close = strstr(open + 2, "}}");
+		const char *start = open + 2;
+		size_t		length;
+		JsonbValue *value;
+
+		if (close == NULL)
+			break;
+		appendBinaryStringInfo(&output, cursor, open - cursor);
+		while (start < close && *start == ' ')
+			start++;
+		length = close - start;
+		while (length > 0 && start[length - 1] == ' ')
+			length--;
+
+		value = getKeyJsonValueFromContainer(&facts->root, start, length, NULL);
+		if (value != NULL && value->type == jbvString)
+			appendBinaryStringInfo(&output, value->val.string.val, value->val.string.len);
+		else if (value != NULL && value->type != jbvNull)
+			appendStringInfoString(&output,
+								   JsonbToCString(NULL, &JsonbValueToJsonb(value)->root, 0));
+		cursor = close + 2;
+	}
+	appendStringInfoString(&output, cursor);
+	return output.data;
+}
