@@ -128,6 +128,7 @@ extern bool cs_rule_text_matches(const char *text, const char *pattern);
 extern char *cs_rule_render_message(const char *message, Jsonb *facts);
 
 /* rule_firing.c */
+extern bool cs_rules_enabled;
 extern void cs_rule_depth_init(void);
 extern int	cs_rule_current_depth(void);
 extern void cs_rules_evaluate(CsRuleEvent *event);

@@ -37,6 +37,9 @@
 
 static int	max_rule_depth = 8;
 
+/* False to write rows without evaluating rules, as a restore must. */
+bool		cs_rules_enabled = true;
+
 /* Names of the rules whose actions are running, outermost first. */
 static int	chain_depth = 0;
 static const char *chain[MAX_RULE_DEPTH_LIMIT + 1];
@@ -56,6 +59,13 @@ cs_rule_depth_init(void)
 							8, 1, MAX_RULE_DEPTH_LIMIT,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_success.rules_enabled",
+							 "Evaluates rules when rows of cs.account, cs.contract and cs.usage_daily change.",
+							 "Turn off for a restore, so that restored rows do not fire rules a second time.",
+							 &cs_rules_enabled,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	RegisterXactCallback(rule_xact_callback, NULL);
 }
 

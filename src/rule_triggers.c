@@ -134,6 +134,9 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("cs.rule_evaluate_changes() must run as an AFTER statement trigger with a NEW TABLE")));
 
+	if (!cs_rules_enabled)
+		return PointerGetDatum(NULL);
+
 	event_count = table_events(trigdata, events, &subject);
 	for (int e = 0; e < event_count; e++)
 		any_rules = any_rules || cs_rule_cache_any(events[e]);

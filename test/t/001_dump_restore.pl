@@ -16,6 +16,7 @@ use Test::More;
 # pg_extension_config_dump so that pg_dump writes its rows.
 my @tables = qw(
   account
+  alert
   automation_step
   campaign
   contact
@@ -25,10 +26,15 @@ my @tables = qw(
   owner_history
   phase
   phase_history
+  playbook_request
   round_robin_cursor
+  rule
+  rule_cooldown
+  rule_firing
   send_window
   team_member
   team_role
+  time_event_occurrence
   usage_daily
 );
 
@@ -45,6 +51,17 @@ my @tables = qw(
 # - acct-01 has a renewal contract that points at its first contract.
 my $source_data = q{
 SET TimeZone = 'UTC';
+
+-- Rules that fire on the rows below. A restore runs with
+-- pg_success.rules_enabled = off, so the copies fire nothing again.
+INSERT INTO cs.rule (name, event, condition, actions, cooldown, created_at, updated_at) VALUES
+  ('busy day', 'usage_recorded', '{"fact": "usage.active_users", "ge": 15}',
+   '[{"action": "raise_alert", "kind": "busy", "severity": "low", "message": "{{name}}: {{usage.active_users}} users"},
+     {"action": "start_playbook", "playbook": "expand"}]',
+   '1 day', '2025-01-01 00:00+00', '2025-01-01 00:00+00'),
+  ('renewal near', 'renewal_due', '{"fact": "renewal.threshold", "le": 90}',
+   '[{"action": "raise_alert", "kind": "renewal", "message": "{{contract.days_to_end}} days left"}]',
+   '0', '2025-01-01 00:00+00', '2025-01-01 00:00+00');
 
 INSERT INTO cs.team_member (name, email, role_name, segments, max_accounts, time_zone) VALUES
   ('Ana Onboard', 'ana@example.com', 'onboarding_specialist', NULL, NULL, 'Europe/Berlin'),
@@ -104,6 +121,7 @@ FROM cs.account AS a,
 WHERE a.status = 'active';
 
 SELECT cs.run_phase_transitions(timestamptz '2025-06-01 00:00+00');
+SELECT cs.run_renewal_due(timestamptz '2025-11-15 00:00+00');
 
 UPDATE cs.account SET phase_id = (SELECT phase_id FROM cs.phase WHERE name = 'Expansion')
 WHERE external_id = 'acct-03';
@@ -149,6 +167,12 @@ is( $node->safe_psql(
 	'source has timed phase transitions');
 is($node->safe_psql('source', 'SELECT count(*) FROM cs.round_robin_cursor'),
 	'1', 'source has a round-robin cursor');
+is( $node->safe_psql(
+		'source',
+		"SELECT string_agg(rule_name || ':' || n, ',' ORDER BY rule_name) FROM "
+		  . "(SELECT rule_name, count(*) AS n FROM cs.rule_firing GROUP BY rule_name) AS f"),
+	'busy day:5,renewal near:10',
+	'source has rule firings');
 
 my @source_tables = split /\n/, $node->safe_psql(
 	'source',
@@ -262,6 +286,9 @@ sub check_restored
 }
 
 my @connection = ('-h', $node->host, '-p', $node->port);
+
+# Restored rows must not fire rules a second time.
+$ENV{PGOPTIONS} = '-c pg_success.rules_enabled=off';
 my $dump_file = $node->basedir . '/source.dump';
 
 # Custom format, restored by plain pg_restore into a new database. The
