@@ -89,7 +89,7 @@ as_postgres createdb "$DEMO_DATABASE" || exit 1
 as_postgres psql -X -q -v ON_ERROR_STOP=1 -d "$DEMO_DATABASE" \
     -c 'CREATE EXTENSION pg_success' || exit 1
 
-for sql_file in team.sql load_telco.sql summary.sql contacts.sql welcome.sql; do
+for sql_file in team.sql load_telco.sql summary.sql rules.sql contacts.sql welcome.sql; do
     run_demo_sql "$sql_file" || { echo "demo failed in demo/$sql_file" >&2; exit 1; }
 done
 
