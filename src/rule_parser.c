@@ -338,6 +338,11 @@ describe_json(const cJSON *item, char *buffer, size_t size)
 	char	   *printed;
 	const char *type;
 
+	if (cJSON_IsNull(item))
+	{
+		snprintf(buffer, size, "null");
+		return;
+	}
 	if (cJSON_IsObject(item))
 		type = "object";
 	else if (cJSON_IsArray(item))
@@ -348,8 +353,6 @@ describe_json(const cJSON *item, char *buffer, size_t size)
 		type = "number";
 	else if (cJSON_IsBool(item))
 		type = "boolean";
-	else if (cJSON_IsNull(item))
-		type = "null";
 	else
 		type = "value";
 
@@ -743,6 +746,20 @@ compile_comparison(Compiler *compiler, const cJSON *object)
 				 "Change operators apply to columns of the changed row, such as segment, attributes.<key>, usage.active_users or contract.arr.",
 				 "fact \"%s\" has no old value to compare with",
 				 fact_item->valuestring);
+			return NULL;
+		}
+
+		/*
+		 * An account fact has an old value only when the account row is
+		 * the changed row; usage and contract events see one account row.
+		 */
+		if (cs_rule_facts[node->fact.fact].source == RULE_SOURCE_ACCOUNT &&
+			cs_rule_events[compiler->event].subject != RULE_SUBJECT_ACCOUNT)
+		{
+			fail(compiler, operator_item,
+				 "Compare old and new account columns in an account_updated rule.",
+				 "fact \"%s\" has no old value for event %s, whose changed row is not the account",
+				 fact_item->valuestring, cs_rule_events[compiler->event].name);
 			return NULL;
 		}
 	}
@@ -1329,8 +1346,8 @@ compile_action(Compiler *compiler, const cJSON *object, RuleAction *action)
 				snprintf(hint, sizeof(hint), "Values of %s are: ", param->name);
 				list_names(hint + strlen(hint), sizeof(hint) - strlen(hint), "",
 						   param->allowed, count);
-				fail(compiler, value, hint, "unknown %s \"%.60s\"", param->name,
-					 value->valuestring);
+				fail(compiler, value, hint, "unknown value \"%.60s\" for \"%s\" of action %s",
+					 value->valuestring, param->name, def->name);
 				return false;
 			}
 		}
