@@ -6,8 +6,8 @@
  * Facts of the changed row are read from the row. Facts of the account
  * are read from the row for account events, and from one fetch of the
  * account otherwise. Facts that need other tables run one prepared query
- * each. Every value is computed at most once per occurrence and shared by
- * all rules of the event, so a rule that fails on the row costs no query.
+ * each, at most once per occurrence, and the value is shared by all rules
+ * of the event. A rule that fails on the row's own columns runs no query.
  *
  * The SQL of each query fact is also what cs.preview_rule puts into its
  * set-based query, so a preview and a trigger read the same values.
@@ -475,9 +475,9 @@ compute(CsRuleEvent *event, const RuleFactRef *ref, bool previous)
 
 /*
  * cs_rule_fact_value
- *		The value of a fact for the occurrence, as the rule reads it;
- *		previous asks for the value in the row before an update. Values
- *		that cost a query are kept for the other rules of the event.
+ *		Returns the value of a fact for the occurrence, as the rule reads
+ *		it. With previous set, reads the row before an update. Values that
+ *		cost a query are kept for the other rules of the event.
  */
 RuleValue
 cs_rule_fact_value(CsRuleEvent *event, const RuleFactRef *ref, bool previous)
