@@ -5,8 +5,9 @@
  *	  in the transaction of the change.
  *
  * An action whose target is missing (a phase, role or template that does
- * not exist, an account without a primary contact) is skipped and says
- * why in its outcome, rather than failing the change that fired the rule.
+ * not exist, an account without a primary contact) is skipped, with the
+ * reason in its outcome, rather than failing the change that fired the
+ * rule.
  * Each action reports what it created or changed, so that the firing
  * record can answer "why did this happen?".
  *

@@ -5,9 +5,9 @@
  *	  and the server side of compiling a rule.
  *
  * A statement trigger on cs.rule sends a relcache invalidation for the
- * table whenever its rows change. The callback drops the cache; the next
- * event that needs rules reloads all of them with one query and compiles
- * them into a memory context of their own. The invalidation reaches this
+ * table whenever its rows change, and the callback drops the cache. The
+ * next event that needs rules reloads all of them with one query and
+ * compiles them into a memory context of their own. The invalidation reaches this
  * backend at its next command and other backends when the change commits,
  * so a changed rule applies from the next statement in every session.
  *
@@ -157,7 +157,7 @@ rule_cache_load(void)
 	Oid			saved_user;
 	int			saved_security_context;
 
-	/* Read the rules as their table's owner, whoever fired the event. */
+	/* Read the rules as the table's owner, whichever user fired the event. */
 	rule_table_oid = cs_relation_oid("rule");
 	GetUserIdAndSecContext(&saved_user, &saved_security_context);
 	SetUserIdAndSecContext(cs_relation_owner(rule_table_oid),

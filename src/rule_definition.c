@@ -2,7 +2,8 @@
  *
  * rule_definition.c
  *	  Saving rules: the trigger that compiles each rule written to cs.rule,
- *	  and cs.rule_vocabulary(), which lists what a rule can say.
+ *	  and cs.rule_vocabulary(), which lists the events, facts, operators
+ *	  and actions a rule can use.
  *
  * A rule that does not compile is rejected with the JSON path of the
  * mistake, so every saved rule can be compiled by the cache. Names of
