@@ -476,15 +476,16 @@ compute(CsRuleEvent *event, const RuleFactRef *ref, bool previous)
 /*
  * cs_rule_fact_value
  *		Returns the value of a fact for the occurrence, as the rule reads
- *		it. With previous set, reads the row before an update. Values that
- *		cost a query are kept for the other rules of the event.
+ *		it. With previous set, reads the row before an update. Values are
+ *		kept for the other rules of the event, except attributes, whose
+ *		type depends on the comparison, and old values.
  */
 RuleValue
 cs_rule_fact_value(CsRuleEvent *event, const RuleFactRef *ref, bool previous)
 {
 	RuleValue	value;
 
-	if (previous || cs_rule_facts[ref->fact].source != RULE_SOURCE_QUERY)
+	if (previous || ref->fact == RULE_FACT_ATTRIBUTE)
 		return compute(event, ref, previous);
 
 	if (ref->key == NULL)
