@@ -82,8 +82,13 @@ cs_rule_query_fact_sql(RuleFact fact)
 			return "(SELECT count(*)::float8 FROM cs.alert AS al "
 				"WHERE al.account_id = %1$s AND al.status = 'open')";
 		case RULE_FACT_OPEN_ALERTS_OF_KIND:
+
+			/*
+			 * PostgreSQL's snprintf rejects a format that skips a positional
+			 * argument, so %2$.0s takes the as_of time and prints nothing.
+			 */
 			return "(SELECT count(*)::float8 FROM cs.alert AS al "
-				"WHERE al.account_id = %1$s AND al.status = 'open' AND al.kind = %3$s)";
+				"WHERE al.account_id = %1$s AND al.status = 'open' AND al.kind = %3$s%2$.0s)";
 		default:
 			return NULL;
 	}
