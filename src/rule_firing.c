@@ -208,12 +208,18 @@ run_action_isolated(const CsRule *rule, const RuleAction *action,
 
 		MemoryContextSwitchTo(caller_context);
 		error = CopyErrorData();
-		if (!error_is_data_error(error->sqlerrcode))
-			PG_RE_THROW();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
+
+		/*
+		 * Other errors end the statement. The subtransaction must be gone
+		 * first: one left open makes the error handler abort only it, and
+		 * the session is left in a failed transaction block.
+		 */
+		if (!error_is_data_error(error->sqlerrcode))
+			ReThrowError(error);
 
 		outcome->result = "failed";
 		outcome->target = NULL;
