@@ -164,7 +164,10 @@ read_candidates(const char *account_filter, const char *role,
 		arr_expression = "coalesce((SELECT sum(c.arr) FROM cs.contract AS c "
 			"WHERE c.account_id = a.account_id AND c.status = 'active'), 0)::float8";
 
-	/* A rule's assign_owner action names the role and strategy itself. */
+	/*
+	 * A rule's assign_owner action names the role and strategy itself. The
+	 * role is then a constant, which ORDER BY takes only by column number.
+	 */
 	if (role != NULL)
 		role_expression = quote_literal_cstr(role);
 	if (strategy != NULL)
@@ -182,7 +185,7 @@ read_candidates(const char *account_filter, const char *role,
 				   "WHERE %1$s IS NOT NULL "
 				   "AND (a.owner_id IS NULL OR NOT o.active OR o.role_name <> %1$s) "
 				   "AND (%4$s) "
-				   "ORDER BY %1$s, a.account_id",
+				   "ORDER BY 4, a.account_id",
 				   role_expression, strategy_expression, arr_expression,
 				   account_filter);
 
