@@ -543,7 +543,8 @@ cs_assign_owners_where(const char *account_filter, int nargs, Oid *argtypes,
 /*
  * cs_assign_owners_by_role
  *		cs_assign_owners_where with a team role and a strategy that replace
- *		those of the accounts' phases when not NULL.
+ *		those of the accounts' phases when not NULL. With a role, an account
+ *		that no member of the role can take keeps its owner.
  */
 int64
 cs_assign_owners_by_role(const char *account_filter, const char *role,
@@ -559,6 +560,7 @@ cs_assign_owners_by_role(const char *account_filter, const char *role,
 	char	  **cursor_roles;
 	int64	   *cursor_last_ids;
 	int			cursor_count;
+	int			assignment_count = 0;
 	bool		cursors_changed = false;
 
 	candidates = read_candidates(account_filter, role, strategy, nargs,
@@ -580,7 +582,7 @@ cs_assign_owners_by_role(const char *account_filter, const char *role,
 	for (int i = 0; i < candidate_count; i++)
 	{
 		Candidate  *candidate = &candidates[i];
-		Assignment *assignment = &assignments[i];
+		Assignment *assignment = &assignments[assignment_count];
 		int			cursor_index = -1;
 		int64		last_id = 0;
 		const char *failure = NULL;
@@ -604,6 +606,14 @@ cs_assign_owners_by_role(const char *account_filter, const char *role,
 		chosen = choose_member(members, member_count, candidate, last_id,
 							   &failure);
 
+		/*
+		 * A rule's action keeps the current owner when no member of its
+		 * role can take the account, and writes no history.
+		 */
+		if (chosen == NULL && role != NULL)
+			continue;
+
+		assignment_count++;
 		assignment->account_id = candidate->account_id;
 		assignment->changed_at = at_phase_entry ? candidate->entered_at : as_of;
 		if (chosen == NULL)
@@ -648,7 +658,7 @@ cs_assign_owners_by_role(const char *account_filter, const char *role,
 	if (cursors_changed)
 		write_round_robin_cursors(cursor_roles, cursor_last_ids, cursor_count);
 
-	return write_assignments(assignments, candidate_count, changed_by);
+	return write_assignments(assignments, assignment_count, changed_by);
 }
 
 /*

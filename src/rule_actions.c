@@ -30,6 +30,7 @@ static SPIPlanPtr phase_lookup_plan;
 static SPIPlanPtr phase_move_plan;
 static SPIPlanPtr phase_history_plan;
 static SPIPlanPtr role_lookup_plan;
+static SPIPlanPtr owner_state_plan;
 static SPIPlanPtr owner_history_plan;
 static SPIPlanPtr template_lookup_plan;
 static SPIPlanPtr recipient_plan;
@@ -158,9 +159,9 @@ assign_owner(const CsRule *rule, const RuleAction *action, int64 account_id,
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
-	Oid			account_types[1] = {INT8OID};
-	Datum		account_values[1];
-	int64		assigned;
+	Oid			account_types[2] = {INT8OID, TEXTOID};
+	Datum		account_values[2];
+	int64		last_history_id;
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(action->params[0]);
@@ -173,33 +174,49 @@ assign_owner(const CsRule *rule, const RuleAction *action, int64 account_id,
 		return;
 	}
 
+	/*
+	 * The history row of this assignment is the first one after the
+	 * newest row now: rules that the owner change fires write theirs later.
+	 */
 	account_values[0] = Int64GetDatum(account_id);
-	assigned = cs_assign_owners_by_role("a.account_id = $1", action->params[0],
-										action->params[1], 1, account_types,
-										account_values, as_of, false,
-										psprintf("rule %s", rule->name));
-
-	cs_spi_execute_plan(&owner_history_plan,
-						"SELECT h.owner_history_id, h.to_member_id, h.reason, "
-						"h.changed_by = 'rule ' || $2 AND h.changed_at = $3 "
-						"FROM cs.owner_history AS h WHERE h.account_id = $1 "
-						"ORDER BY h.owner_history_id DESC LIMIT 1",
-						3, (Oid[]) {INT8OID, TEXTOID, TIMESTAMPTZOID},
-						(Datum[]) {account_values[0], CStringGetTextDatum(rule->name),
-						TimestampTzGetDatum(as_of)}, NULL, false, SPI_OK_SELECT);
-
-	if (SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)) &&
+	account_values[1] = values[0];
+	cs_spi_execute_plan(&owner_state_plan,
+						"SELECT coalesce(max(h.owner_history_id), 0), "
+						"(SELECT m.active AND m.role_name = $2 FROM cs.account AS a "
+						"JOIN cs.team_member AS m ON m.member_id = a.owner_id "
+						"WHERE a.account_id = $1) "
+						"FROM cs.owner_history AS h WHERE h.account_id = $1",
+						2, account_types, account_values, NULL, false, SPI_OK_SELECT);
+	last_history_id = cs_spi_get_int64(0, 1, NULL);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) &&
 		!isnull)
 	{
-		outcome->target = "owner_change";
-		outcome->target_id = cs_spi_get_int64(0, 1, NULL);
-		outcome->result = assigned > 0 ? "updated" : "skipped";
-		outcome->detail = cs_spi_get_text(0, 3);
+		outcome->result = "unchanged";
+		outcome->detail = psprintf("owner already has role %s", action->params[0]);
 		return;
 	}
-	outcome->result = "unchanged";
-	outcome->detail = psprintf("owner already has role %s", action->params[0]);
+
+	if (cs_assign_owners_by_role("a.account_id = $1", action->params[0],
+								 action->params[1], 1, account_types,
+								 account_values, as_of, false,
+								 psprintf("rule %s", rule->name)) == 0)
+	{
+		skip(outcome, "no active member of role %s can take the account within capacity and segments",
+			 action->params[0]);
+		return;
+	}
+
+	cs_spi_execute_plan(&owner_history_plan,
+						"SELECT h.owner_history_id, h.reason FROM cs.owner_history AS h "
+						"WHERE h.account_id = $1 AND h.owner_history_id > $2 "
+						"ORDER BY h.owner_history_id LIMIT 1",
+						2, (Oid[]) {INT8OID, INT8OID},
+						(Datum[]) {account_values[0], Int64GetDatum(last_history_id)},
+						NULL, false, SPI_OK_SELECT);
+	outcome->result = "updated";
+	outcome->target = "owner_change";
+	outcome->target_id = SPI_processed == 1 ? cs_spi_get_int64(0, 1, NULL) : 0;
+	outcome->detail = SPI_processed == 1 ? cs_spi_get_text(0, 2) : NULL;
 }
 
 static void
