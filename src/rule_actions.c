@@ -36,6 +36,7 @@ static SPIPlanPtr template_lookup_plan;
 static SPIPlanPtr recipient_plan;
 static SPIPlanPtr outbox_lookup_plan;
 static SPIPlanPtr queue_plan;
+static SPIPlanPtr outbox_status_plan;
 static SPIPlanPtr attribute_plan;
 static SPIPlanPtr playbook_plan;
 static SPIPlanPtr playbook_pending_plan;
@@ -230,6 +231,7 @@ queue_email(const CsRule *rule, const RuleAction *action, int64 account_id,
 	Oid			recipient_types[2] = {INT8OID, TEXTOID};
 	Datum		recipient_values[2];
 	char	   *key;
+	int64		outbox_id;
 
 	text_value[0] = CStringGetTextDatum(action->params[0]);
 	cs_spi_execute_plan(&template_lookup_plan,
@@ -280,19 +282,27 @@ queue_email(const CsRule *rule, const RuleAction *action, int64 account_id,
 		return;
 	}
 
+	/*
+	 * Two statements: a scan of the outbox in the statement that calls
+	 * cs.queue_email would not see the row the call inserts.
+	 */
 	cs_spi_execute_plan(&queue_plan,
-						"SELECT o.outbox_id, o.status FROM cs.email_outbox AS o "
-						"WHERE o.outbox_id = cs.queue_email($1, $2, $3, $4, $5)",
+						"SELECT cs.queue_email($1, $2, $3, $4, $5)",
 						5, (Oid[]) {TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID},
 						(Datum[]) {text_value[0], recipient_values[0], recipient_values[1],
 						CStringGetTextDatum(key), TimestampTzGetDatum(as_of)},
 						NULL, false, SPI_OK_SELECT);
+	outbox_id = cs_spi_get_int64(0, 1, NULL);
+	cs_spi_execute_plan(&outbox_status_plan,
+						"SELECT o.status FROM cs.email_outbox AS o WHERE o.outbox_id = $1",
+						1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(outbox_id)},
+						NULL, false, SPI_OK_SELECT);
 	outcome->result = "queued";
 	outcome->target = "email";
-	outcome->target_id = SPI_processed == 1 ? cs_spi_get_int64(0, 1, NULL) : 0;
+	outcome->target_id = outbox_id;
 	outcome->detail = psprintf("template %s to %s, %s",
 							   action->params[0], action->params[1],
-							   SPI_processed == 1 ? cs_spi_get_text(0, 2) : "not found");
+							   SPI_processed == 1 ? cs_spi_get_text(0, 1) : "not found");
 }
 
 static void
