@@ -435,6 +435,11 @@ cs_preview_rule(PG_FUNCTION_ARGS)
 	actions = rule_member_text(rule, "actions", true);
 	cooldown_text = rule_member_text(rule, "cooldown", false);
 	rule_id_text = rule_member_text(rule, "rule_id", false);
+	if (event == NULL || actions == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rule has no \"%s\"", event == NULL ? "event" : "actions"),
+				 errhint("Pass {\"event\": ..., \"condition\": {...}, \"actions\": [...]}, or to_jsonb() of a row of cs.rule.")));
 
 	program = cs_rule_compile_or_error(event, condition != NULL ? condition : "{\"all\": []}",
 									   actions, caller_context);
