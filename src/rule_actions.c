@@ -112,14 +112,21 @@ move_phase(const CsRule *rule, const RuleAction *action, int64 account_id,
 	Datum		lookup_values[2];
 	Oid			move_types[3] = {INT8OID, INT8OID, TIMESTAMPTZOID};
 	Datum		move_values[3];
-	Oid			history_types[1] = {INT8OID};
+	Oid			history_types[2] = {INT8OID, INT8OID};
 	int64		phase_id;
+	int64		last_history_id;
 	bool		isnull;
 
+	/*
+	 * The history row of the move is the first one after the newest row
+	 * now: rules that the move fires write theirs later.
+	 */
 	lookup_values[0] = CStringGetTextDatum(action->params[0]);
 	lookup_values[1] = Int64GetDatum(account_id);
 	cs_spi_execute_plan(&phase_lookup_plan,
-						"SELECT p.phase_id, a.phase_id = p.phase_id "
+						"SELECT p.phase_id, a.phase_id = p.phase_id, "
+						"(SELECT coalesce(max(h.phase_history_id), 0) FROM cs.phase_history AS h "
+						"WHERE h.account_id = a.account_id) "
 						"FROM cs.phase AS p, cs.account AS a "
 						"WHERE p.name = $1 AND a.account_id = $2",
 						2, lookup_types, lookup_values, NULL, false, SPI_OK_SELECT);
@@ -129,6 +136,7 @@ move_phase(const CsRule *rule, const RuleAction *action, int64 account_id,
 		return;
 	}
 	phase_id = cs_spi_get_int64(0, 1, NULL);
+	last_history_id = cs_spi_get_int64(0, 3, NULL);
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 	{
 		outcome->result = "unchanged";
@@ -145,9 +153,11 @@ move_phase(const CsRule *rule, const RuleAction *action, int64 account_id,
 						3, move_types, move_values, NULL, false, SPI_OK_UPDATE);
 
 	cs_spi_execute_plan(&phase_history_plan,
-						"SELECT max(h.phase_history_id) FROM cs.phase_history AS h "
-						"WHERE h.account_id = $1",
-						1, history_types, move_values, NULL, false, SPI_OK_SELECT);
+						"SELECT min(h.phase_history_id) FROM cs.phase_history AS h "
+						"WHERE h.account_id = $1 AND h.phase_history_id > $2",
+						2, history_types,
+						(Datum[]) {move_values[0], Int64GetDatum(last_history_id)},
+						NULL, false, SPI_OK_SELECT);
 	outcome->result = "moved";
 	outcome->target = "phase_change";
 	outcome->target_id = cs_spi_get_int64(0, 1, NULL);
