@@ -107,6 +107,25 @@ UPDATE cs.account SET attributes = '{"do": "nowhere"}' WHERE account_id = 2;
 SELECT p.name AS phase FROM cs.account AS a JOIN cs.phase AS p USING (phase_id) WHERE a.account_id = 2;
 SELECT rule_name, account, result, target_kind, detail FROM pg_temp.effects WHERE rule_name = 'to nowhere';
 
+-- A move that fires another move: entering Risk moves the account on to
+-- Advocacy, one level deeper. Each firing names its own history row.
+INSERT INTO cs.account (account_id, external_id, name, phase_id, created_at) VALUES
+    (10, 'escalate', 'Escalate Co', 3, '2025-01-01+00');
+INSERT INTO cs.rule (name, event, condition, actions) VALUES ('escalate', 'account_updated',
+    '{"all": [{"fact": "attributes.do", "eq": "escalate"}, {"fact": "phase", "eq": "Value"}]}',
+    '[{"action": "move_phase", "phase": "Risk"}]');
+INSERT INTO cs.rule (name, event, condition, actions) VALUES ('after risk', 'phase_entered',
+    '{"all": [{"fact": "attributes.do", "eq": "escalate"}, {"fact": "phase", "eq": "Risk"}]}',
+    '[{"action": "move_phase", "phase": "Advocacy"}]');
+UPDATE cs.account SET attributes = '{"do": "escalate"}' WHERE account_id = 10;
+SELECT e.rule_name, f.depth, e.result, fp.name AS from_phase, tp.name AS to_phase
+FROM cs.rule_effect AS e
+JOIN cs.rule_firing AS f USING (rule_firing_id)
+JOIN cs.phase_history AS h ON e.target_kind = 'phase_change' AND h.phase_history_id = e.target_id
+JOIN cs.phase AS fp ON fp.phase_id = h.from_phase_id
+JOIN cs.phase AS tp ON tp.phase_id = h.to_phase_id
+WHERE e.account_id = 10 ORDER BY f.depth;
+
 --
 -- assign_owner
 --
