@@ -8,7 +8,7 @@
 PG_BIN=${PG_BIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 PGXS_DIR=${PGXS_DIR:-/usr/lib/postgresql/15/lib/pgxs}
 REQUIRED_PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron libcjson-dev \
-libcurl4-openssl-dev libipc-run-perl python3-aiosmtpd make gcc"
+libcurl4-openssl-dev libipc-run-perl python3-aiosmtpd make gcc clang libclang-rt-dev"
 
 # install_packages: installs the Debian packages the build and the tests
 # need, when some are missing and this runs as root.

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # make test: builds and installs pg_success, starts a throwaway cluster in
-# tmp_check/, runs every suite (pg_regress, isolation, TAP), stops the
-# cluster even on failure, and ends with one line "N passed, N failed".
+# tmp_check/, runs every suite (pg_regress, the rule compiler fuzzer,
+# isolation, TAP), stops the cluster even on failure, and ends with one
+# line "N passed, N failed".
 #
 # Environment: PGPORT_TEST (default 55432) is the cluster's port;
-# SUITES (default "regress isolation tap") selects suites; TEST_WORK_DIR
-# (default tmp_check) is where the cluster and the results go.
+# SUITES (default "regress fuzz isolation tap") selects suites; TEST_WORK_DIR
+# (default tmp_check) is where the cluster and the results go; FUZZ_SECONDS
+# (default 30) is how long the fuzz suite runs.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 . "$ROOT/scripts/cluster.sh"
 
-SUITES=${SUITES:-"regress isolation tap"}
+SUITES=${SUITES:-"regress fuzz isolation tap"}
 PASSED=0
 FAILED=0
 
@@ -49,6 +51,15 @@ run_regress() {
         --dbname=pg_success_regress $tests 2>&1 | tee "$WORK_DIR/regress.log"
     count_results "$WORK_DIR/regress.log" "${PIPESTATUS[0]}"
     [ -f "$WORK_DIR/regress/regression.diffs" ] && cp "$WORK_DIR/regress/regression.diffs" "$ROOT/regression.diffs" 2>/dev/null
+}
+
+# run_fuzz: fuzzes the rule compiler (test/fuzz/run.sh), which needs no
+# cluster. It runs as the calling user from the checkout, because the copy
+# made for the postgres user contains no src/.
+run_fuzz() {
+    echo "== fuzz =="
+    "$ROOT/test/fuzz/run.sh" "$WORK_DIR/fuzz" 2>&1 | tee "$WORK_DIR/fuzz.log"
+    count_results "$WORK_DIR/fuzz.log" "${PIPESTATUS[0]}"
 }
 
 run_isolation() {
