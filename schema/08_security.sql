@@ -76,7 +76,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION cs.check_owner_access() IS 'Row trigger on cs.account and cs.contact: lets a cs_user change only rows of accounts that its team member owns.';
+COMMENT ON FUNCTION cs.check_owner_access() IS 'Row trigger on cs.account, cs.contact and cs.alert: lets a cs_user change only rows of accounts that its team member owns.';
 
 CREATE FUNCTION cs.require_account_owner(target_account bigint)
 RETURNS void

@@ -154,3 +154,24 @@ SELECT a.name, f.facts ->> 'open_alerts.low_usage' AS low_usage_alert, f.facts -
        f.facts ->> 'attributes.health' AS health
 FROM cs.rule_firing AS f JOIN cs.account AS a USING (account_id)
 WHERE f.rule_name = 'same facts' ORDER BY a.account_id;
+
+--
+-- An account without the event's row cannot raise the event, so the
+-- preview leaves it out: no usage row, no active contract.
+--
+SELECT count(*) AS previewed_for_usage
+FROM cs.preview_rule('{"event": "usage_recorded", "actions": [{"action": "start_playbook", "playbook": "p"}]}');
+SELECT count(DISTINCT account_id) AS accounts_with_usage FROM cs.usage_daily;
+SELECT count(*) AS previewed_for_contracts
+FROM cs.preview_rule('{"event": "contract_changed", "actions": [{"action": "start_playbook", "playbook": "p"}]}');
+SELECT count(DISTINCT account_id) AS accounts_with_active_contracts FROM cs.contract WHERE status = 'active';
+
+-- Members that are not columns of cs.rule, and bad cooldowns.
+SELECT * FROM cs.preview_rule('{"event": "account_updated", "condtion": {}, "actions": [{"action": "start_playbook", "playbook": "p"}]}');
+SELECT * FROM cs.preview_rule('{"event": "account_updated", "cooldown": 5, "actions": [{"action": "start_playbook", "playbook": "p"}]}');
+SELECT * FROM cs.preview_rule('{"event": "account_updated", "cooldown": "-5 days", "actions": [{"action": "start_playbook", "playbook": "p"}]}');
+SELECT * FROM cs.preview_rule('{"event": "account_updated", "cooldown": "soon", "actions": [{"action": "start_playbook", "playbook": "p"}]}');
+
+-- A disabled rule is not backfilled.
+UPDATE cs.rule SET enabled = false WHERE name = 'same facts';
+SELECT cs.apply_rule(rule_id) FROM cs.rule WHERE name = 'same facts';

@@ -162,3 +162,19 @@ UPDATE cs.rule SET enabled = true WHERE name = 'renewal reminder';
 CALL cs.run_automations('2031-01-26 00:00+00');
 SELECT account, contract_id, fact, fired_at, fired_by FROM pg_temp.swept('renewal reminder') WHERE account = 'Tick Ltd';
 SELECT account, fact, fired_at, fired_by FROM pg_temp.swept('overdue') WHERE account = 'Tick Ltd';
+
+--
+-- Occurrences name the contract's end date: a contract whose end date
+-- moves is due again. A threshold farther than one already recorded for
+-- the end date never fires, so adding one later notifies nobody twice.
+--
+INSERT INTO cs.account (account_id, external_id, name, created_at, phase_id, phase_entered_at) VALUES
+    (31, 'moved', 'Moved Ltd', '2031-01-01+00', 3, '2031-01-01+00');
+INSERT INTO cs.contract (contract_id, account_id, start_date, end_date, arr, term_months)
+VALUES (31, 31, '2031-01-01', '2032-01-01', 1000, 12);
+SELECT cs.run_renewal_due('2031-12-10 00:00+00') AS due_22_days_before_end;
+SELECT cs.run_renewal_due('2031-12-10 00:00+00', '{120,90,60,30}') AS after_adding_120_days;
+UPDATE cs.contract SET end_date = '2033-01-01' WHERE contract_id = 31;
+SELECT cs.run_renewal_due('2032-10-10 00:00+00') AS due_after_end_date_moved;
+SELECT occurrence, fired FROM cs.time_event_occurrence WHERE account_id = 31 ORDER BY occurrence;
+SELECT cs.run_renewal_due('2031-01-01+00', '{{30,60},{90,120}}');

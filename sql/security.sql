@@ -87,5 +87,42 @@ DROP ROLE regress_nobody;
 SELECT external_id, attributes, status FROM cs.account ORDER BY external_id;
 SELECT a.external_id, c.name FROM cs.contact AS c JOIN cs.account AS a USING (account_id);
 
+-- Only the domain checks are executable by PUBLIC; every other function
+-- and procedure is granted to the roles that need it.
+SELECT p.oid::regprocedure AS executable_by_public
+FROM pg_proc AS p
+WHERE p.pronamespace = 'cs'::regnamespace
+  AND has_function_privilege('public', p.oid, 'EXECUTE')
+ORDER BY 1::text;
+
+-- Rules and sweeps act as the extension's owner, so only cs_admin runs them.
+SET ROLE regress_reader;
+SELECT cs.apply_rule(1);
+SELECT cs.run_renewal_due(now());
+CALL cs.run_automations(now());
+RESET ROLE;
+SET ROLE regress_csm;
+SELECT cs.run_phase_overdue(now());
+SELECT count(*) FROM cs.preview_rule('{"event": "account_updated", "actions": [{"action": "start_playbook", "playbook": "p"}]}');
+RESET ROLE;
+
+-- A cs_user resolves the alerts of its own accounts, and nobody reopens a
+-- resolved alert.
+INSERT INTO cs.alert (account_id, kind, severity, message, opened_at, last_raised_at)
+SELECT account_id, 'check', 'low', 'Look at ' || name, '2025-06-01+00', '2025-06-01+00'
+FROM cs.account WHERE external_id IN ('mine', 'theirs');
+SET ROLE regress_csm;
+UPDATE cs.alert AS al SET status = 'resolved', resolved_at = '2025-06-02+00', resolution_note = 'called them'
+FROM cs.account AS a WHERE a.account_id = al.account_id AND a.external_id = 'mine';
+UPDATE cs.alert AS al SET status = 'resolved', resolved_at = '2025-06-02+00'
+FROM cs.account AS a WHERE a.account_id = al.account_id AND a.external_id = 'theirs';
+UPDATE cs.alert AS al SET status = 'open', resolved_at = NULL
+FROM cs.account AS a WHERE a.account_id = al.account_id AND a.external_id = 'mine';
+RESET ROLE;
+UPDATE cs.alert SET status = 'open', resolved_at = NULL WHERE status = 'resolved';
+UPDATE cs.alert SET status = 'resolved', resolved_at = '1900-01-01+00' WHERE status = 'open';
+SELECT a.external_id, al.status, al.resolution_note FROM cs.alert AS al JOIN cs.account AS a USING (account_id)
+ORDER BY a.external_id;
+
 DROP EXTENSION pg_success CASCADE;
 DROP ROLE regress_admin, regress_csm, regress_other_csm, regress_reader;

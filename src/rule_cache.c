@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(cs_rule_invalidate_cache);
@@ -179,11 +180,26 @@ rule_cache_load(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	cs_spi_execute("SELECT r.rule_id, r.name, r.event, r.condition::text, "
-				   "r.actions::text, r.version, r.priority, r.cooldown "
-				   "FROM cs.rule AS r WHERE r.enabled "
-				   "ORDER BY r.priority, r.rule_id",
-				   0, NULL, NULL, NULL, SPI_OK_SELECT);
+	/*
+	 * Read with the latest snapshot, not the transaction's: a REPEATABLE
+	 * READ transaction would otherwise load rules older than the change
+	 * whose invalidation caused this load, and keep them after it ends.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
+	PG_TRY();
+	{
+		if (SPI_execute("SELECT r.rule_id, r.name, r.event, r.condition::text, "
+						"r.actions::text, r.version, r.priority, r.cooldown "
+						"FROM cs.rule AS r WHERE r.enabled "
+						"ORDER BY r.priority, r.rule_id",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed to read cs.rule");
+	}
+	PG_FINALLY();
+	{
+		PopActiveSnapshot();
+	}
+	PG_END_TRY();
 
 	count = (int) SPI_processed;
 	old_context = MemoryContextSwitchTo(rule_cache.context);

@@ -91,6 +91,7 @@ typedef struct CsRuleEvent
 	const char *previous_phase; /* NULL when none */
 
 	/* computed on demand */
+	bool		spi_connected;	/* by the first fact or firing that needs it */
 	TupleTableSlot *account;	/* the account row, when row is not one */
 	const CsRowColumns *account_columns;
 	bool		account_fetched;
@@ -119,10 +120,14 @@ extern RuleValue cs_rule_fact_value(CsRuleEvent *event, const RuleFactRef *ref,
 									bool previous);
 extern Jsonb *cs_rule_facts_jsonb(CsRuleEvent *event, const RuleProgram *program);
 extern void cs_rule_event_release(CsRuleEvent *event);
+extern void cs_rule_event_connect(CsRuleEvent *event);
+extern void cs_rule_event_disconnect(CsRuleEvent *event);
 extern const char *cs_rule_query_fact_sql(RuleFact fact);
 extern void cs_rule_number_jsonb_value(double number, JsonbValue *value);
 
 /* rule_eval.c */
+#define RULE_MESSAGE_MAX_BYTES 4000
+
 extern bool cs_rule_condition_holds(CsRuleEvent *event, const RuleNode *node);
 extern bool cs_rule_text_matches(const char *text, const char *pattern);
 extern char *cs_rule_render_message(const char *message, Jsonb *facts);
@@ -131,7 +136,7 @@ extern char *cs_rule_render_message(const char *message, Jsonb *facts);
 extern bool cs_rules_enabled;
 extern void cs_rule_depth_init(void);
 extern int	cs_rule_current_depth(void);
-extern void cs_rules_evaluate(CsRuleEvent *event);
+extern void cs_rules_evaluate(CsRuleEvent *event, const CsRuleList *list);
 extern int64 cs_rule_fire(const CsRule *rule, const char *event_name,
 						  int64 account_id, int64 subject_id, Jsonb *facts,
 						  TimestampTz as_of, const char *fired_by);

@@ -19,6 +19,7 @@
 
 #include "catalog/pg_collation.h"
 #include "utils/builtins.h"
+#include "mb/pg_wchar.h"
 #include "utils/jsonb.h"
 
 static int
@@ -175,7 +176,9 @@ cs_rule_condition_holds(CsRuleEvent *event, const RuleNode *node)
  *		Replaces each {{fact}} of a message with the fact's value from the
  *		facts the rule saw: text as is, numbers and booleans as JSON writes
  *		them, and an empty string for a fact without value. The compiler
- *		has checked that every merge field names a fact of the rule.
+ *		has checked that every merge field names a fact of the rule. The
+ *		result is cut at RULE_MESSAGE_MAX_BYTES, on a character boundary,
+ *		so that long fact values cannot make a message of any size.
  */
 char *
 cs_rule_render_message(const char *message, Jsonb *facts)
@@ -185,7 +188,7 @@ cs_rule_render_message(const char *message, Jsonb *facts)
 	const char *open;
 
 	initStringInfo(&output);
-	while ((open = strstr(cursor, "{{")) != NULL)
+	while ((open = strstr(cursor, "{{")) != NULL && output.len <= RULE_MESSAGE_MAX_BYTES)
 	{
 		const char *close = strstr(open + 2, "}}");
 		const char *start = open + 2;
@@ -209,6 +212,9 @@ cs_rule_render_message(const char *message, Jsonb *facts)
 								   JsonbToCString(NULL, &JsonbValueToJsonb(value)->root, 0));
 		cursor = close + 2;
 	}
-	appendStringInfoString(&output, cursor);
+	if (output.len <= RULE_MESSAGE_MAX_BYTES)
+		appendStringInfoString(&output, cursor);
+	if (output.len > RULE_MESSAGE_MAX_BYTES)
+		output.data[pg_mbcliplen(output.data, output.len, RULE_MESSAGE_MAX_BYTES)] = '\0';
 	return output.data;
 }

@@ -159,6 +159,35 @@ cs_rule_event_release(CsRuleEvent *event)
 }
 
 /*
+ * cs_rule_event_connect
+ *		Connects SPI for the occurrence on first use. Everything SPI
+ *		allocates for it is freed by cs_rule_event_disconnect, once per row,
+ *		so a statement that fires rules for many rows stays flat in memory.
+ */
+void
+cs_rule_event_connect(CsRuleEvent *event)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	if (event->spi_connected)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(caller_context);
+	event->spi_connected = true;
+}
+
+void
+cs_rule_event_disconnect(CsRuleEvent *event)
+{
+	if (!event->spi_connected)
+		return;
+	cs_rule_event_release(event);
+	SPI_finish();
+	event->spi_connected = false;
+}
+
+/*
  * fetch_account
  *		The account row of the occurrence: the event's row for an account
  *		event, otherwise one fetch. NULL if the account is gone.
@@ -179,6 +208,7 @@ fetch_account(CsRuleEvent *event, const CsRowColumns **columns, bool previous)
 
 	if (!event->account_fetched)
 	{
+		cs_rule_event_connect(event);
 		event->account_fetched = true;
 		values[0] = Int64GetDatum(event->account_id);
 		cs_spi_execute_plan(&account_plan,
@@ -345,6 +375,7 @@ query_value(CsRuleEvent *event, RuleFact fact, const char *key)
 	Datum		datum;
 	Oid			typid;
 
+	cs_rule_event_connect(event);
 	sql = psprintf(cs_rule_query_fact_sql(fact), "$1", "$2::timestamptz", "$3::text");
 	sql = psprintf("SELECT %s", sql);
 	values[0] = Int64GetDatum(event->account_id);
@@ -470,6 +501,7 @@ compute(CsRuleEvent *event, const RuleFactRef *ref, bool previous)
 				phase_id = slot_getattr(event->old_row, columns->phase_id, &isnull);
 				if (isnull)
 					return null_value;
+				cs_rule_event_connect(event);
 				return phase_name(DatumGetInt64(phase_id));
 			}
 		case RULE_FACT_COUNT:

@@ -116,51 +116,38 @@ chain_allows(RuleEvent event)
 
 /*
  * cs_rules_evaluate
- *		Evaluates the rules of the occurrence's event in priority order and
- *		fires those whose condition holds. SPI is connected.
+ *		Evaluates the rules of a list, the occurrence's event's rules as the
+ *		caller took them from the cache at the start of its statement, in
+ *		priority order, and fires those whose condition holds. The caller
+ *		keeps the cache pinned while it evaluates.
  */
 void
-cs_rules_evaluate(CsRuleEvent *event)
+cs_rules_evaluate(CsRuleEvent *event, const CsRuleList *list)
 {
-	const CsRuleList *list = cs_rule_cache_event(event->event);
-	CsRule	  **rules;
-	int			count = list->count;
-	const char *fired_by;
+	const char *fired_by = NULL;
 
-	if (count == 0 || !chain_allows(event->event))
+	if (list->count == 0 || !chain_allows(event->event))
 		return;
 
-	/*
-	 * A nested change may reload the cache, so evaluate a copy of the list
-	 * in the current context; the rules themselves are copied on reload.
-	 */
-	rules = palloc(sizeof(CsRule *) * count);
-	memcpy(rules, list->rules, sizeof(CsRule *) * count);
-	cs_rule_cache_pin();
-
-	fired_by = cs_current_automation != NULL && cs_current_automation->automation != NULL
-		? cs_current_automation->automation
-		: GetUserNameFromId(GetOuterUserId(), false);
-
-	PG_TRY();
+	for (int i = 0; i < list->count; i++)
 	{
-		for (int i = 0; i < count; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (!cs_rule_condition_holds(event, rules[i]->program->condition))
-				continue;
-			cs_rule_fire(rules[i], cs_rule_events[event->event].name,
-						 event->account_id,
-						 event->subject_id,
-						 cs_rule_facts_jsonb(event, rules[i]->program),
-						 event->as_of, fired_by);
-		}
+		CsRule	   *rule = list->rules[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!cs_rule_condition_holds(event, rule->program->condition))
+			continue;
+
+		if (fired_by == NULL)
+			fired_by = cs_current_automation != NULL &&
+				cs_current_automation->automation != NULL
+				? cs_current_automation->automation
+				: GetUserNameFromId(GetOuterUserId(), false);
+		cs_rule_event_connect(event);
+		cs_rule_fire(rule, cs_rule_events[event->event].name,
+					 event->account_id, event->subject_id,
+					 cs_rule_facts_jsonb(event, rule->program),
+					 event->as_of, fired_by);
 	}
-	PG_FINALLY();
-	{
-		cs_rule_cache_unpin();
-	}
-	PG_END_TRY();
 }
 
 static bool

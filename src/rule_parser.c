@@ -41,6 +41,7 @@
 #define MAX_ACTIONS 20
 #define MAX_TEXT_LENGTH 4000
 #define MAX_KEY_LENGTH 63
+#define MAX_JSON_NESTING 100
 
 #define ACCOUNT_EVENTS RULE_ALL_EVENTS
 #define USAGE_EVENTS RULE_EVENT_BIT(RULE_EVENT_USAGE_RECORDED)
@@ -223,6 +224,44 @@ static bool check_message(Compiler *compiler, const cJSON *item,
 						  const char *text);
 static bool check_key(Compiler *compiler, const cJSON *item, const char *key,
 					  const char *what);
+
+/*
+ * json_nesting_depth
+ *		The deepest nesting of arrays and objects in a JSON text, counted
+ *		outside strings. cJSON fails on nesting deeper than 1000 levels with
+ *		no reason given, so the compiler checks the depth first and says so.
+ */
+static int
+json_nesting_depth(const char *text)
+{
+	int			depth = 0;
+	int			deepest = 0;
+	bool		in_string = false;
+
+	if (text == NULL)
+		return 0;
+	for (const char *c = text; *c != '\0'; c++)
+	{
+		if (in_string)
+		{
+			if (*c == '\\' && c[1] != '\0')
+				c++;
+			else if (*c == '"')
+				in_string = false;
+			continue;
+		}
+		if (*c == '"')
+			in_string = true;
+		else if (*c == '[' || *c == '{')
+		{
+			if (++depth > deepest)
+				deepest = depth;
+		}
+		else if ((*c == ']' || *c == '}') && depth > 0)
+			depth--;
+	}
+	return deepest;
+}
 
 int
 cs_rule_find_event(const char *name)
@@ -490,8 +529,10 @@ cs_rule_compile(const char *event_name, const char *condition_json,
 
 	strcpy(compiler.path, "$.condition");
 	compiler.path_length = strlen(compiler.path);
-	condition = cJSON_Parse(condition_json != NULL ? condition_json : "");
-	if (condition == NULL)
+	if (json_nesting_depth(condition_json) > MAX_JSON_NESTING)
+		fail(&compiler, NULL, "Flatten the condition: nest \"all\", \"any\" and \"not\" at most 32 deep.",
+			 "condition is nested too deeply");
+	else if ((condition = cJSON_Parse(condition_json != NULL ? condition_json : "")) == NULL)
 		fail(&compiler, NULL, "Write the condition as a JSON object, such as {\"all\": []}.",
 			 "condition is not valid JSON");
 	else
@@ -501,8 +542,10 @@ cs_rule_compile(const char *event_name, const char *condition_json,
 	{
 		strcpy(compiler.path, "$.actions");
 		compiler.path_length = strlen(compiler.path);
-		actions = cJSON_Parse(actions_json != NULL ? actions_json : "");
-		if (actions == NULL)
+		if (json_nesting_depth(actions_json) > MAX_JSON_NESTING)
+			fail(&compiler, NULL, "Keep action values, such as the value of set_attribute, under 100 levels of nesting.",
+				 "actions are nested too deeply");
+		else if ((actions = cJSON_Parse(actions_json != NULL ? actions_json : "")) == NULL)
 			fail(&compiler, NULL, "Write the actions as a JSON array of objects.",
 				 "actions are not valid JSON");
 		else
@@ -918,7 +961,7 @@ read_scalar(Compiler *compiler, const cJSON *item, RuleValueType wanted,
 	{
 		if (!isfinite(item->valuedouble))
 		{
-			fail(compiler, item, "Use a finite number.", "number is out of range");
+			fail(compiler, NULL, "Use a number between -1e308 and 1e308.", "number is out of range");
 			return false;
 		}
 		value->number = item->valuedouble;
@@ -1327,11 +1370,16 @@ compile_action(Compiler *compiler, const cJSON *object, RuleAction *action)
 			continue;
 		}
 
-		if (!cJSON_IsString(value) || value->valuestring[0] == '\0' ||
-			strlen(value->valuestring) > MAX_TEXT_LENGTH)
+		if (!cJSON_IsString(value) || value->valuestring[0] == '\0')
 		{
-			fail(compiler, value, "Write a non-empty string of at most 4000 bytes.",
+			fail(compiler, value, "Write a non-empty string.",
 				 "\"%s\" of action %s must be a non-empty string", param->name, def->name);
+			return false;
+		}
+		if (strlen(value->valuestring) > MAX_TEXT_LENGTH)
+		{
+			fail(compiler, value, "Shorten it to at most 4000 bytes.",
+				 "\"%s\" of action %s is longer than 4000 bytes", param->name, def->name);
 			return false;
 		}
 		if (param->allowed != NULL)

@@ -41,6 +41,9 @@ PG_FUNCTION_INFO_V1(cs_apply_rule);
 /* jsonb_build_object takes at most 100 arguments. */
 #define FACTS_PER_OBJECT 40
 
+/* Rows that a preview or a backfill reads from its cursor at a time. */
+#define PREVIEW_BATCH_ROWS 1000
+
 static void append_condition(StringInfo sql, const RuleNode *node);
 
 static char *
@@ -128,17 +131,14 @@ fact_sql(const RuleFactRef *ref)
 		case RULE_FACT_CONTRACT_DAYS_TO_END:
 			return "(ev.end_date - ($1)::date)::float8";
 		case RULE_FACT_RENEWAL_THRESHOLD:
-			return "(SELECT min(t.days) FROM pg_catalog.unnest('{90,60,30}'::int[]) AS t (days) "
-				"WHERE ev.end_date - ($1)::date BETWEEN 0 AND t.days)::float8";
+			return "ev.threshold::float8";
 		case RULE_FACT_PREVIOUS_PHASE:
 			return "(SELECT fp.name FROM cs.phase_history AS h "
 				"JOIN cs.phase AS fp ON fp.phase_id = h.from_phase_id "
 				"WHERE h.account_id = a.account_id AND h.to_phase_id = a.phase_id "
 				"ORDER BY h.phase_history_id DESC LIMIT 1)";
 		case RULE_FACT_PHASE_SHARE:
-			return "(SELECT round((extract(epoch FROM $1 - a.phase_entered_at)::float8 "
-				"/ extract(epoch FROM p.max_duration)::float8)::numeric, 4)::float8 "
-				"FROM cs.phase AS p WHERE p.phase_id = a.phase_id)";
+			return "ev.phase_share";
 		default:
 			return "NULL";
 	}
@@ -289,20 +289,43 @@ rule_query(const RuleProgram *program)
 	const char *event_row = "";
 	const char *subject = "NULL::int8";
 
-	switch (cs_rule_events[program->event].subject)
+	/*
+	 * The event's row: an account without one (no usage row, no active
+	 * contract, no renewal or phase due) cannot raise the event, so the
+	 * join leaves it out. The timed events find what the next sweep with
+	 * the default thresholds and share would raise, without consulting
+	 * which occurrences a sweep has already recorded.
+	 */
+	switch (program->event)
 	{
-		case RULE_SUBJECT_USAGE:
-			event_row = "LEFT JOIN LATERAL (SELECT u.* FROM cs.usage_daily AS u "
+		case RULE_EVENT_USAGE_RECORDED:
+			event_row = "JOIN LATERAL (SELECT u.* FROM cs.usage_daily AS u "
 				"WHERE u.account_id = a.account_id AND u.day <= ($1)::date "
 				"ORDER BY u.day DESC LIMIT 1) AS ev ON true ";
 			break;
-		case RULE_SUBJECT_CONTRACT:
-			event_row = "LEFT JOIN LATERAL (SELECT c.* FROM cs.contract AS c "
+		case RULE_EVENT_CONTRACT_CHANGED:
+			event_row = "JOIN LATERAL (SELECT c.* FROM cs.contract AS c "
 				"WHERE c.account_id = a.account_id AND c.status = 'active' "
 				"ORDER BY c.end_date, c.contract_id LIMIT 1) AS ev ON true ";
 			subject = "ev.contract_id";
 			break;
-		case RULE_SUBJECT_ACCOUNT:
+		case RULE_EVENT_RENEWAL_DUE:
+			event_row = "JOIN LATERAL (SELECT c.*, t.days AS threshold FROM cs.contract AS c "
+				"CROSS JOIN (VALUES (90), (60), (30)) AS t (days) "
+				"WHERE c.account_id = a.account_id AND c.status = 'active' "
+				"AND c.end_date >= ($1)::date AND c.end_date <= ($1)::date + t.days "
+				"ORDER BY t.days, c.end_date, c.contract_id LIMIT 1) AS ev "
+				"ON a.status = 'active' ";
+			subject = "ev.contract_id";
+			break;
+		case RULE_EVENT_PHASE_OVERDUE:
+			event_row = "JOIN LATERAL (SELECT round((extract(epoch FROM $1 - a.phase_entered_at)::float8 "
+				"/ extract(epoch FROM p.max_duration)::float8)::numeric, 4)::float8 AS phase_share "
+				"FROM cs.phase AS p WHERE p.phase_id = a.phase_id AND p.max_duration IS NOT NULL "
+				"AND a.phase_entered_at < $1 - p.max_duration * 0.8) AS ev "
+				"ON a.status = 'active' ";
+			break;
+		default:
 			break;
 	}
 
@@ -394,9 +417,92 @@ rule_member_text(Jsonb *rule, const char *key, bool as_json)
 	return JsonbToCString(NULL, &JsonbValueToJsonb(value)->root, 0);
 }
 
+/* Members of a rule object: the columns of cs.rule. */
+static const char *const rule_members[] = {
+	"rule_id", "name", "event", "condition", "actions", "enabled", "priority",
+	"cooldown", "version", "notes", "created_at", "updated_at", NULL
+};
+
+/*
+ * check_rule_members
+ *		Rejects a member that is not a column of cs.rule, such as a
+ *		misspelt "condtion", which would otherwise be ignored.
+ */
+static void
+check_rule_members(Jsonb *rule)
+{
+	JsonbIterator *iterator = JsonbIteratorInit(&rule->root);
+	JsonbValue	value;
+	JsonbIteratorToken token;
+	int			level = 0;
+
+	while ((token = JsonbIteratorNext(&iterator, &value, true)) != WJB_DONE)
+	{
+		bool		known = false;
+		char	   *name;
+
+		if (token == WJB_BEGIN_OBJECT)
+			level++;
+		else if (token == WJB_END_OBJECT)
+			level--;
+		if (token != WJB_KEY || level != 1)
+			continue;
+
+		name = pnstrdup(value.val.string.val, value.val.string.len);
+		for (int i = 0; rule_members[i] != NULL && !known; i++)
+			known = strcmp(name, rule_members[i]) == 0;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rule has an unknown member \"%s\"", name),
+					 errhint("The members are the columns of cs.rule: event, condition, actions, cooldown, rule_id, name, version and the others.")));
+	}
+}
+
+/*
+ * rule_cooldown
+ *		The "cooldown" member: an interval as text, from 0 to 100 years.
+ */
+static Interval *
+rule_cooldown(Jsonb *rule)
+{
+	JsonbValue *value = getKeyJsonValueFromContainer(&rule->root, "cooldown",
+													 strlen("cooldown"), NULL);
+	char	   *text;
+	Interval   *cooldown;
+	Interval   *limit;
+
+	if (value == NULL || value->type == jbvNull)
+		return DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum("0"),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+	if (value->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rule member \"cooldown\" must be an interval as a string"),
+				 errhint("Write it as in cs.rule, such as \"7 days\".")));
+	text = pnstrdup(value->val.string.val, value->val.string.len);
+	cooldown = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+	limit = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum("100 years"),
+												  ObjectIdGetDatum(InvalidOid),
+												  Int32GetDatum(-1)));
+	if (DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(cooldown),
+										 IntervalPGetDatum(limit))) ||
+		cooldown->time < 0 || cooldown->day < 0 || cooldown->month < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid cooldown \"%s\"", text),
+				 errhint("A cooldown is from 0 to 100 years, such as \"7 days\".")));
+	return cooldown;
+}
+
 /*
  * cs_preview_rule
- *		SQL function cs.preview_rule(rule jsonb, as_of timestamptz).
+ *		SQL function cs.preview_rule(rule jsonb, as_of timestamptz). Reads
+ *		the query's rows through a cursor, a batch at a time, so that a
+ *		preview over a million accounts keeps one batch in memory.
  */
 Datum
 cs_preview_rule(PG_FUNCTION_ARGS)
@@ -407,8 +513,8 @@ cs_preview_rule(PG_FUNCTION_ARGS)
 	char	   *event;
 	char	   *condition;
 	char	   *actions;
-	char	   *cooldown_text;
 	char	   *rule_id_text;
+	char	   *version_text;
 	int64		rule_id = 0;
 	int32		version = 1;
 	Interval   *cooldown;
@@ -416,6 +522,8 @@ cs_preview_rule(PG_FUNCTION_ARGS)
 	Oid			argtypes[3] = {TIMESTAMPTZOID, INTERVALOID, INT8OID};
 	Datum		values[3];
 	MemoryContext caller_context = CurrentMemoryContext;
+	MemoryContext row_context;
+	Portal		cursor;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -429,12 +537,13 @@ cs_preview_rule(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("rule must be a JSON object"),
 				 errhint("Pass {\"event\": ..., \"condition\": {...}, \"actions\": [...]}, or to_jsonb() of a row of cs.rule.")));
+	check_rule_members(rule);
 
 	event = rule_member_text(rule, "event", false);
 	condition = rule_member_text(rule, "condition", true);
 	actions = rule_member_text(rule, "actions", true);
-	cooldown_text = rule_member_text(rule, "cooldown", false);
 	rule_id_text = rule_member_text(rule, "rule_id", false);
+	version_text = rule_member_text(rule, "version", false);
 	if (event == NULL || actions == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -443,18 +552,15 @@ cs_preview_rule(PG_FUNCTION_ARGS)
 
 	program = cs_rule_compile_or_error(event, condition != NULL ? condition : "{\"all\": []}",
 									   actions, caller_context);
-
-	cooldown = DatumGetIntervalP(DirectFunctionCall3(interval_in,
-													 CStringGetDatum(cooldown_text != NULL ? cooldown_text : "0"),
-													 ObjectIdGetDatum(InvalidOid),
-													 Int32GetDatum(-1)));
+	cooldown = rule_cooldown(rule);
 	if (rule_id_text != NULL)
 		rule_id = DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(rule_id_text)));
-	if (rule_member_text(rule, "version", false) != NULL)
-		version = DatumGetInt32(DirectFunctionCall1(int4in,
-													CStringGetDatum(rule_member_text(rule, "version", false))));
+	if (version_text != NULL)
+		version = DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(version_text)));
 
 	InitMaterializedSRF(fcinfo, 0);
+	row_context = AllocSetContextCreate(caller_context, "pg_success preview row",
+										ALLOCSET_DEFAULT_SIZES);
 
 	values[0] = TimestampTzGetDatum(as_of);
 	values[1] = IntervalPGetDatum(cooldown);
@@ -462,43 +568,59 @@ cs_preview_rule(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	cs_spi_execute(rule_query(program), 3, argtypes, values, NULL, SPI_OK_SELECT);
+	cursor = SPI_cursor_open_with_args(NULL, rule_query(program), 3, argtypes,
+									   values, NULL, true, 0);
 
-	for (uint64 row = 0; row < SPI_processed; row++)
+	for (;;)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-		Datum		out[5];
-		bool		nulls[5] = {false, false, false, false, false};
-		bool		isnull;
-		Jsonb	   *facts;
-		char	   *until;
-		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+		SPI_cursor_fetch(cursor, true, PREVIEW_BATCH_ROWS);
+		if (SPI_processed == 0)
+			break;
 
-		out[0] = SPI_getbinval(tuple, tupdesc, 1, &isnull);
-		out[1] = CStringGetTextDatum(SPI_getvalue(tuple, tupdesc, 2));
-		facts = DatumGetJsonbPCopy(SPI_getbinval(tuple, tupdesc, 3, &isnull));
-		out[2] = JsonbPGetDatum(facts);
-		out[3] = DirectFunctionCall1(jsonb_in,
-									 CStringGetDatum(planned_actions(program, facts, rule_id, version,
-																	 DatumGetInt64(out[0]))));
-		until = SPI_getvalue(tuple, tupdesc, 5);
-		if (until != NULL)
-			out[4] = CStringGetTextDatum(psprintf("cooldown until %s", until));
-		else
-			nulls[4] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
-		MemoryContextSwitchTo(spi_context);
+		for (uint64 row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+			Datum		out[5];
+			bool		nulls[5] = {false, false, false, false, false};
+			bool		isnull;
+			Jsonb	   *facts;
+			char	   *until;
+			MemoryContext spi_context = MemoryContextSwitchTo(row_context);
+
+			CHECK_FOR_INTERRUPTS();
+			out[0] = SPI_getbinval(tuple, tupdesc, 1, &isnull);
+			out[1] = CStringGetTextDatum(SPI_getvalue(tuple, tupdesc, 2));
+			facts = DatumGetJsonbP(SPI_getbinval(tuple, tupdesc, 3, &isnull));
+			out[2] = JsonbPGetDatum(facts);
+			out[3] = DirectFunctionCall1(jsonb_in,
+										 CStringGetDatum(planned_actions(program, facts, rule_id, version,
+																		 DatumGetInt64(out[0]))));
+			until = SPI_getvalue(tuple, tupdesc, 5);
+			if (until != NULL)
+				out[4] = CStringGetTextDatum(psprintf("cooldown until %s", until));
+			else
+				nulls[4] = true;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+			MemoryContextSwitchTo(spi_context);
+			MemoryContextReset(row_context);
+		}
+		SPI_freetuptable(SPI_tuptable);
 	}
 
+	SPI_cursor_close(cursor);
 	SPI_finish();
+	MemoryContextDelete(row_context);
 	return (Datum) 0;
 }
 
 /*
  * cs_apply_rule
- *		SQL function cs.apply_rule(rule_id, as_of): fires a saved rule for
- *		every account that the preview query finds, as the owner of cs.rule.
+ *		SQL function cs.apply_rule(rule_id, as_of): fires a saved, enabled
+ *		rule for every account that the preview query finds, as the owner
+ *		of cs.rule. The query's rows come through a cursor a batch at a
+ *		time, and each firing runs in an SPI connection and a memory
+ *		context of its own, so memory stays flat over a million accounts.
  */
 Datum
 cs_apply_rule(PG_FUNCTION_ARGS)
@@ -510,14 +632,12 @@ cs_apply_rule(PG_FUNCTION_ARGS)
 	int			saved_security_context;
 	Oid			argtypes[3] = {TIMESTAMPTZOID, INTERVALOID, INT8OID};
 	Datum		values[3];
-	int64	   *account_ids;
-	int64	   *subject_ids;
-	Jsonb	  **facts;
-	int			count;
 	int64		fired = 0;
 	char	   *fired_by = GetUserNameFromId(GetUserId(), false);
 	MemoryContext caller_context = CurrentMemoryContext;
+	MemoryContext firing_context;
 	bool		isnull;
+	Portal		cursor;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -535,13 +655,19 @@ cs_apply_rule(PG_FUNCTION_ARGS)
 
 	values[0] = Int64GetDatum(rule_id);
 	cs_spi_execute("SELECT r.name, r.event, r.condition::text, r.actions::text, "
-				   "r.version, r.cooldown FROM cs.rule AS r WHERE r.rule_id = $1 FOR SHARE",
+				   "r.version, r.cooldown, r.enabled FROM cs.rule AS r "
+				   "WHERE r.rule_id = $1 FOR SHARE",
 				   1, (Oid[]) {INT8OID}, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("rule " INT64_FORMAT " does not exist", rule_id),
 				 errhint("SELECT rule_id, name FROM cs.rule lists the rules.")));
+	if (strcmp(cs_spi_get_text(0, 7), "t") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("rule \"%s\" is disabled", cs_spi_get_text(0, 1)),
+				 errhint("Enable it with UPDATE cs.rule SET enabled = true, or see what it would do with cs.preview_rule.")));
 
 	memset(&rule, 0, sizeof(rule));
 	rule.rule_id = rule_id;
@@ -551,36 +677,59 @@ cs_apply_rule(PG_FUNCTION_ARGS)
 	rule.has_cooldown = rule.cooldown.time > 0 || rule.cooldown.day > 0 || rule.cooldown.month > 0;
 	rule.program = cs_rule_compile_or_error(cs_spi_get_text(0, 2), cs_spi_get_text(0, 3),
 											cs_spi_get_text(0, 4), caller_context);
+	SPI_freetuptable(SPI_tuptable);
 
 	values[0] = TimestampTzGetDatum(as_of);
 	values[1] = IntervalPGetDatum(&rule.cooldown);
 	values[2] = Int64GetDatum(rule_id);
-	cs_spi_execute(rule_query(rule.program), 3, argtypes, values, NULL, SPI_OK_SELECT);
+	cursor = SPI_cursor_open_with_args(NULL, rule_query(rule.program), 3, argtypes,
+									   values, NULL, false, 0);
+	firing_context = AllocSetContextCreate(caller_context, "pg_success apply_rule firing",
+										   ALLOCSET_DEFAULT_SIZES);
 
-	/* Copy the accounts out of SPI memory: firing runs further queries. */
-	count = (int) SPI_processed;
-	account_ids = MemoryContextAlloc(caller_context, sizeof(int64) * Max(count, 1));
-	subject_ids = MemoryContextAlloc(caller_context, sizeof(int64) * Max(count, 1));
-	facts = MemoryContextAlloc(caller_context, sizeof(Jsonb *) * Max(count, 1));
-	for (int i = 0; i < count; i++)
+	for (;;)
 	{
-		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+		SPITupleTable *batch;
+		uint64		batch_rows;
 
-		account_ids[i] = cs_spi_get_int64(i, 1, NULL);
-		subject_ids[i] = cs_spi_get_int64(i, 4, NULL);
-		facts[i] = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[i],
-													SPI_tuptable->tupdesc, 3, &isnull));
-		MemoryContextSwitchTo(spi_context);
+		SPI_cursor_fetch(cursor, true, PREVIEW_BATCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		batch = SPI_tuptable;
+		batch_rows = SPI_processed;
+
+		for (uint64 row = 0; row < batch_rows; row++)
+		{
+			HeapTuple	tuple = batch->vals[row];
+			int64		account_id;
+			int64		subject_id;
+			Jsonb	   *facts;
+			MemoryContext spi_context;
+
+			CHECK_FOR_INTERRUPTS();
+			spi_context = MemoryContextSwitchTo(firing_context);
+			account_id = DatumGetInt64(SPI_getbinval(tuple, batch->tupdesc, 1, &isnull));
+			subject_id = DatumGetInt64(SPI_getbinval(tuple, batch->tupdesc, 4, &isnull));
+			if (isnull)
+				subject_id = 0;
+			facts = DatumGetJsonbPCopy(SPI_getbinval(tuple, batch->tupdesc, 3, &isnull));
+
+			/* A connection of its own frees what the firing's queries allocate. */
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			if (cs_rule_fire(&rule, "apply_rule", account_id, subject_id,
+							 facts, as_of, fired_by) != 0)
+				fired++;
+			SPI_finish();
+
+			MemoryContextSwitchTo(spi_context);
+			MemoryContextReset(firing_context);
+		}
+		SPI_freetuptable(batch);
 	}
 
-	for (int i = 0; i < count; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (cs_rule_fire(&rule, "apply_rule", account_ids[i], subject_ids[i],
-						 facts[i], as_of, fired_by) != 0)
-			fired++;
-	}
-
+	SPI_cursor_close(cursor);
+	MemoryContextDelete(firing_context);
 	SPI_finish();
 	SetUserIdAndSecContext(saved_user, saved_security_context);
 	PG_RETURN_INT64(fired);

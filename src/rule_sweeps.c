@@ -13,7 +13,10 @@
  * within a threshold (90, 60 and 30 days by default) raises the event for
  * the nearest threshold it reached. Farther thresholds reached in the same
  * sweep, as when a contract is loaded 20 days before its end, are recorded
- * as passed over and do not fire.
+ * as passed over and do not fire. A threshold at or beyond one already
+ * recorded for the contract's end date never fires, so adding a farther
+ * threshold later notifies no contract twice. Occurrences name the end
+ * date: a contract whose end date moves is due again.
  *
  * phase_overdue: an active account that has spent longer than share times
  * its phase's max_duration in the phase raises the event once per entry
@@ -111,9 +114,11 @@ evaluate_items(RuleEvent event_kind, DueItem *items, int count,
 	CsRowColumns columns;
 	SPIPlanPtr	fetch_plan = NULL;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
+	const CsRuleList *list = cs_rule_cache_event(event_kind);
 
-	if (!cs_rule_cache_any(event_kind))
+	if (list->count == 0)
 		return;
+	cs_rule_cache_pin();
 
 	item_context = AllocSetContextCreate(caller_context, "pg_success sweep item",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -151,6 +156,7 @@ evaluate_items(RuleEvent event_kind, DueItem *items, int count,
 		tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
 		slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsHeapTuple);
 		ExecStoreHeapTuple(SPI_copytuple(SPI_tuptable->vals[0]), slot, true);
+		SPI_freetuptable(SPI_tuptable);
 		cs_rule_columns_for(tupdesc, &columns);
 
 		occurrence.row = slot;
@@ -162,7 +168,8 @@ evaluate_items(RuleEvent event_kind, DueItem *items, int count,
 		occurrence.phase_share = items[i].value;
 
 		cs_rule_event_reset(&occurrence);
-		cs_rules_evaluate(&occurrence);
+		cs_rules_evaluate(&occurrence, list);
+		cs_rule_event_disconnect(&occurrence);
 		cs_rule_event_release(&occurrence);
 		ExecDropSingleTupleTableSlot(slot);
 
@@ -173,6 +180,7 @@ evaluate_items(RuleEvent event_kind, DueItem *items, int count,
 	MemoryContextDelete(item_context);
 	if (fetch_plan != NULL)
 		SPI_freeplan(fetch_plan);
+	cs_rule_cache_unpin();
 }
 
 /*
@@ -240,6 +248,12 @@ cs_run_renewal_due(PG_FUNCTION_ARGS)
 				 errmsg("thresholds must not be NULL"),
 				 errhint("Pass days before the end date, such as '{90,60,30}'.")));
 	thresholds = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(thresholds) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("thresholds must be a one-dimensional array, not %d-dimensional",
+						ARR_NDIM(thresholds)),
+				 errhint("Pass days before the end date, such as '{90,60,30}'.")));
 	deconstruct_array(thresholds, INT4OID, 4, true, TYPALIGN_INT,
 					  &elements, &nulls, &count);
 	if (count == 0)
@@ -265,7 +279,8 @@ cs_run_renewal_due(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(run_sweep(RULE_EVENT_RENEWAL_DUE,
 							  "WITH due AS ("
 							  "  SELECT c.account_id, c.contract_id, t.days, "
-							  "  'contract:' || c.contract_id || ':days:' || t.days AS occurrence, "
+							  "  'contract:' || c.contract_id || ':end:' || pg_catalog.to_char(c.end_date, 'YYYY-MM-DD') "
+							  "  || ':days:' || t.days AS occurrence, "
 							  "  row_number() OVER (PARTITION BY c.account_id, c.contract_id "
 							  "  ORDER BY t.days) AS nearest "
 							  "  FROM cs.contract AS c "
@@ -275,7 +290,9 @@ cs_run_renewal_due(PG_FUNCTION_ARGS)
 							  "  AND c.end_date >= ($1)::date AND c.end_date <= ($1)::date + t.days "
 							  "  AND NOT EXISTS (SELECT 1 FROM cs.time_event_occurrence AS o "
 							  "  WHERE o.account_id = c.account_id AND o.event = 'renewal_due' "
-							  "  AND o.occurrence = 'contract:' || c.contract_id || ':days:' || t.days)), "
+							  "  AND o.occurrence LIKE 'contract:' || c.contract_id || ':end:' "
+							  "  || pg_catalog.to_char(c.end_date, 'YYYY-MM-DD') || ':days:%' "
+							  "  AND pg_catalog.split_part(o.occurrence, ':', 6)::int <= t.days)), "
 							  "recorded AS ("
 							  "  INSERT INTO cs.time_event_occurrence "
 							  "  (account_id, event, occurrence, occurred_at, fired) "

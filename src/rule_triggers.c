@@ -6,7 +6,9 @@
  *	  cs.contract, usage_recorded on cs.usage_daily.
  *
  * The triggers read the statement's transition tables directly, row by
- * row, with no query. When no enabled rule listens to the table's events
+ * row, with no query. SPI is connected for a row only when a fact or a
+ * firing needs it, and disconnected after the row, which frees what the
+ * row's queries allocated. When no enabled rule listens to the table's events
  * they return at once; when rules do, a row that matches none of them
  * costs the evaluation of their conditions on the row and nothing else.
  *
@@ -121,6 +123,7 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 	int			old_reader = -1;
 	CsRowColumns columns;
 	CsRuleEvent occurrence;
+	const CsRuleList *lists[MAX_TABLE_EVENTS];
 	MemoryContext row_context;
 	MemoryContext caller_context;
 	Oid			saved_user;
@@ -137,11 +140,19 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 	if (!cs_rules_enabled)
 		return PointerGetDatum(NULL);
 
+	/*
+	 * The statement evaluates the rules as they are now, even when a rule
+	 * changes while it runs; the pin keeps them in memory until it ends.
+	 */
 	event_count = table_events(trigdata, events, &subject);
 	for (int e = 0; e < event_count; e++)
-		any_rules = any_rules || cs_rule_cache_any(events[e]);
+	{
+		lists[e] = cs_rule_cache_event(events[e]);
+		any_rules = any_rules || lists[e]->count > 0;
+	}
 	if (!any_rules)
 		return PointerGetDatum(NULL);
+	cs_rule_cache_pin();
 
 	new_rows = trigdata->tg_newtable;
 	old_rows = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_oldtable : NULL;
@@ -152,9 +163,6 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&saved_user, &saved_security_context);
 	SetUserIdAndSecContext(trigdata->tg_relation->rd_rel->relowner,
 						   saved_security_context | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(caller_context);
 
 	row_context = AllocSetContextCreate(caller_context, "pg_success rule row",
 										ALLOCSET_DEFAULT_SIZES);
@@ -205,8 +213,9 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 				continue;
 
 			cs_rule_event_reset(&occurrence);
-			cs_rules_evaluate(&occurrence);
+			cs_rules_evaluate(&occurrence, lists[e]);
 		}
+		cs_rule_event_disconnect(&occurrence);
 		cs_rule_event_release(&occurrence);
 
 		MemoryContextSwitchTo(saved);
@@ -218,7 +227,7 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 		ExecDropSingleTupleTableSlot(old_slot);
 	MemoryContextDelete(row_context);
 
-	SPI_finish();
+	cs_rule_cache_unpin();
 	SetUserIdAndSecContext(saved_user, saved_security_context);
 	return PointerGetDatum(NULL);
 }
