@@ -218,7 +218,10 @@ assign_owner(const CsRule *rule, const RuleAction *action, int64 account_id,
 	}
 
 	cs_spi_execute_plan(&owner_history_plan,
-						"SELECT h.owner_history_id, h.reason FROM cs.owner_history AS h "
+						"SELECT h.owner_history_id, 'owner set to ' || m.name || ' (member ' "
+						"|| m.member_id || '): ' || h.reason "
+						"FROM cs.owner_history AS h "
+						"JOIN cs.team_member AS m ON m.member_id = h.to_member_id "
 						"WHERE h.account_id = $1 AND h.owner_history_id > $2 "
 						"ORDER BY h.owner_history_id LIMIT 1",
 						2, (Oid[]) {INT8OID, INT8OID},
