@@ -22,7 +22,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/jsonb.h"
 
-static int
+static inline int
 compare_values(const RuleValue *left, const RuleValue *right)
 {
 	if (left->type == RULE_TYPE_NUMBER)
@@ -36,7 +36,7 @@ compare_values(const RuleValue *left, const RuleValue *right)
 	return (int) left->boolean - (int) right->boolean;
 }
 
-static bool
+static inline bool
 values_equal(const RuleValue *left, const RuleValue *right)
 {
 	if (left->type != right->type)
@@ -64,7 +64,8 @@ cs_rule_text_matches(const char *text, const char *pattern)
 static bool
 compare(CsRuleEvent *event, const RuleNode *node)
 {
-	RuleValue	value = cs_rule_fact_value(event, &node->fact, false);
+	const RuleValue *known = cs_rule_known_fact(event, &node->fact);
+	RuleValue	value = known != NULL ? *known : cs_rule_fact_value(event, &node->fact, false);
 	RuleValue	old;
 
 	switch (node->op)
