@@ -106,6 +106,8 @@ INSERT INTO cs.rule (name, event, condition, actions) VALUES ('percent_zero', 'u
     '{"fact": "usage.active_users", "decreased_by": {"percent": 0}}', :'alert');
 INSERT INTO cs.rule (name, event, condition, actions) VALUES ('percent_string', 'usage_recorded',
     '{"fact": "usage.active_users", "decreased_by": {"percent": "20"}}', :'alert');
+INSERT INTO cs.rule (name, event, condition, actions) VALUES ('percent_over_100', 'usage_recorded',
+    '{"fact": "usage.active_users", "decreased_by": {"percent": 101}}', :'alert');
 INSERT INTO cs.rule (name, event, condition, actions) VALUES ('percent_extra_key', 'usage_recorded',
     '{"fact": "usage.active_users", "decreased_by": {"percent": 20, "days": 7}}', :'alert');
 INSERT INTO cs.rule (name, event, condition, actions) VALUES ('percent_misspelled', 'usage_recorded',
@@ -238,3 +240,15 @@ INSERT INTO cs.rule (name, event, actions, cooldown) VALUES ('negative_cooldown'
 SELECT kind, count(*) FROM cs.rule_vocabulary() GROUP BY kind ORDER BY kind;
 SELECT name, applies_to FROM cs.rule_vocabulary() WHERE kind IN ('event', 'action') ORDER BY kind DESC, name;
 SELECT name, applies_to FROM cs.rule_vocabulary() WHERE kind = 'fact' AND applies_to <> 'all events' ORDER BY name;
+
+-- Nesting deeper than cJSON parses is reported as nesting, not as invalid
+-- JSON.
+INSERT INTO cs.rule (name, event, condition, actions) VALUES ('deep_json', 'account_updated',
+    (repeat('{"not": ', 1100) || '{"fact": "tier", "eq": "x"}' || repeat('}', 1100))::jsonb,
+    '[{"action": "start_playbook", "playbook": "p"}]');
+-- A number beyond double precision.
+INSERT INTO cs.rule (name, event, condition, actions) VALUES ('huge_number', 'account_updated',
+    '{"fact": "arr", "gt": 1e309}', '[{"action": "start_playbook", "playbook": "p"}]');
+-- A parameter longer than 4000 bytes.
+INSERT INTO cs.rule (name, event, actions) VALUES ('long_message', 'account_updated',
+    jsonb_build_array(jsonb_build_object('action', 'raise_alert', 'kind', 'k', 'message', repeat('x', 4001))));

@@ -1155,6 +1155,13 @@ compile_operand(Compiler *compiler, RuleNode *node, const cJSON *operand)
 						 "\"%s\" needs an amount above zero", cs_rule_operators[op].name);
 					return false;
 				}
+				if (node->percent && op == RULE_OP_DECREASED_BY &&
+					node->operands[0].number > 100)
+				{
+					fail(compiler, amount, "A value that stays at or above zero falls by at most 100 percent.",
+						 "\"decreased_by\" more than 100 percent never holds");
+					return false;
+				}
 				node->fact.type = RULE_TYPE_NUMBER;
 				return true;
 			}
