@@ -516,6 +516,10 @@ compute(CsRuleEvent *event, const RuleFactRef *ref, bool previous)
  *		it. With previous set, reads the row before an update. Values are
  *		kept for the other rules of the event, except attributes, whose
  *		type depends on the comparison, and old values.
+ *
+ * NOTE: a kept query fact is not read again after an earlier rule's
+ * actions, so a later rule of the same occurrence sees, for example,
+ * open_alerts.<kind> from before an alert that the earlier rule raised.
  */
 RuleValue
 cs_rule_fact_value(CsRuleEvent *event, const RuleFactRef *ref, bool previous)

@@ -170,6 +170,11 @@ error_is_data_error(int sqlerrcode)
  * run_action_isolated
  *		Runs an action in a subtransaction; a data error rolls back that
  *		action only and becomes a failed outcome.
+ *
+ * NOTE: every action that writes takes a subtransaction id. Past 64 in
+ * one transaction, as in a bulk load that fires rules for many rows,
+ * other sessions' snapshots overflow their subtransaction cache and
+ * check visibility through pg_subtrans until that transaction ends.
  */
 static void
 run_action_isolated(const CsRule *rule, const RuleAction *action,

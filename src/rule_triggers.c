@@ -8,9 +8,9 @@
  * The triggers read the statement's transition tables directly, row by
  * row, with no query. SPI is connected for a row only when a fact or a
  * firing needs it, and disconnected after the row, which frees what the
- * row's queries allocated. When no enabled rule listens to the table's events
- * they return at once; when rules do, a row that matches none of them
- * costs the evaluation of their conditions on the row and nothing else.
+ * row's queries allocated. When no enabled rule listens to the table's
+ * events, the triggers return at once. Otherwise a row that matches none
+ * of the rules costs the evaluation of their conditions and nothing else.
  *
  * The triggers run after the journey triggers of cs.account (their names
  * sort after them), so rules see the phase and owner that the statement
