@@ -1,9 +1,10 @@
 -- Defines rules that raise red flags on the Telco customers and move risky,
 -- renewing and loyal accounts to the Risk, Renewal and Advocacy phases.
--- Runs each rule once over the loaded accounts with cs.apply_rule (after a
--- preview that must list the same accounts), raises renewal_due with the
--- sweep, and then changes some accounts with a plain UPDATE so that a rule
--- fires from the trigger. Prints alerts by kind and the top five reasons.
+-- Runs each account rule once over the loaded accounts with cs.apply_rule,
+-- after a preview that must list the same accounts. Raises renewal_due
+-- with the sweep. Then changes some accounts with a plain UPDATE, so that a
+-- rule fires from the trigger, and prints alerts by kind and the top five
+-- reasons.
 --
 -- Variables (psql -v): as_of, the fixed time the demo runs at. Run after
 -- demo/load_telco.sql.

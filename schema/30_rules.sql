@@ -229,7 +229,7 @@ COMMENT ON COLUMN cs.playbook_request.status IS 'pending until the playbook runn
 
 -- Triggers that raise the row events. They are statement triggers over
 -- transition tables, named to run after the journey triggers, so that a
--- rule sees the account's phase and owner as the statement left them.
+-- rule reads the account's phase and owner as the statement left them.
 
 CREATE FUNCTION cs.rule_evaluate_changes()
 RETURNS trigger

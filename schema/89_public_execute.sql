@@ -1,7 +1,7 @@
--- PostgreSQL grants EXECUTE on every new function and procedure to PUBLIC.
--- Files after 08_security.sql create more, so this file, which runs last
--- before the dump registrations, takes the grant back from all of them and
--- gives it again only to the domain checks, which run for anyone who
+-- PostgreSQL grants EXECUTE on every new function and procedure to PUBLIC,
+-- and the files after 08_security.sql create more. This file runs last
+-- before the dump registrations. It revokes the grant from all of them and
+-- grants it again only to the domain checks, which run for anyone who
 -- writes a domain column. Trigger functions need no EXECUTE grant to fire.
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA cs FROM PUBLIC;

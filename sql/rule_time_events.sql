@@ -166,7 +166,7 @@ SELECT account, fact, fired_at, fired_by FROM pg_temp.swept('overdue') WHERE acc
 --
 -- Occurrences name the contract's end date: a contract whose end date
 -- moves is due again. A threshold farther than one already recorded for
--- the end date never fires, so adding one later notifies nobody twice.
+-- the end date never fires, so adding one later notifies no contract twice.
 --
 INSERT INTO cs.account (account_id, external_id, name, created_at, phase_id, phase_entered_at) VALUES
     (31, 'moved', 'Moved Ltd', '2031-01-01+00', 3, '2031-01-01+00');

@@ -106,8 +106,8 @@ SELECT cs.run_phase_overdue(now());
 SELECT count(*) FROM cs.preview_rule('{"event": "account_updated", "actions": [{"action": "start_playbook", "playbook": "p"}]}');
 RESET ROLE;
 
--- A cs_user resolves the alerts of its own accounts, and nobody reopens a
--- resolved alert.
+-- A cs_user resolves the alerts of its own accounts, and no role can
+-- reopen a resolved alert.
 INSERT INTO cs.alert (account_id, kind, severity, message, opened_at, last_raised_at)
 SELECT account_id, 'check', 'low', 'Look at ' || name, '2025-06-01+00', '2025-06-01+00'
 FROM cs.account WHERE external_id IN ('mine', 'theirs');

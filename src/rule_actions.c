@@ -9,7 +9,7 @@
  * reason in its outcome, rather than failing the change that fired the
  * rule.
  * Each action reports what it created or changed, so that the firing
- * record can answer "why did this happen?".
+ * record tells why a row exists.
  *
  * Adding an action: a line in cs_rule_actions[] (rule_parser.c) and a
  * case in cs_rule_run_action below.

@@ -284,12 +284,6 @@ cs_rule_cache_event(RuleEvent event)
 	return &rule_cache.events[event];
 }
 
-bool
-cs_rule_cache_any(RuleEvent event)
-{
-	return cs_rule_cache_event(event)->count > 0;
-}
-
 /*
  * cs_rule_cache_pin, cs_rule_cache_unpin
  *		Keep the compiled rules in memory while they are being evaluated,

@@ -55,7 +55,7 @@ warn_missing_targets(const char *rule_name, const RuleProgram *program)
 	{
 		const RuleAction *action = &program->actions[i];
 		const char *sql;
-		const char *what;
+		const char *target_kind;
 		Oid			argtypes[1] = {TEXTOID};
 		Datum		values[1];
 
@@ -63,15 +63,15 @@ warn_missing_targets(const char *rule_name, const RuleProgram *program)
 		{
 			case RULE_ACTION_MOVE_PHASE:
 				sql = "SELECT 1 FROM cs.phase AS p WHERE p.name = $1";
-				what = "phase";
+				target_kind = "phase";
 				break;
 			case RULE_ACTION_ASSIGN_OWNER:
 				sql = "SELECT 1 FROM cs.team_role AS r WHERE r.role_name = $1";
-				what = "team role";
+				target_kind = "team role";
 				break;
 			case RULE_ACTION_QUEUE_EMAIL:
 				sql = "SELECT 1 FROM cs.email_template AS t WHERE t.name = $1";
-				what = "e-mail template";
+				target_kind = "e-mail template";
 				break;
 			default:
 				continue;
@@ -81,10 +81,10 @@ warn_missing_targets(const char *rule_name, const RuleProgram *program)
 			ereport(WARNING,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("rule \"%s\" names %s \"%s\", which does not exist",
-							rule_name, what, action->params[0]),
+							rule_name, target_kind, action->params[0]),
 					 errdetail("At %s. Until it exists, the action is skipped and its firings say so.",
 							   action->path),
-					 errhint("Create the %s, or correct the name in the rule.", what)));
+					 errhint("Create the %s, or correct the name in the rule.", target_kind)));
 	}
 }
 

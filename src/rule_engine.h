@@ -104,7 +104,6 @@ typedef struct CsRuleEvent
 /* rule_cache.c */
 extern void cs_rule_cache_init(void);
 extern const CsRuleList *cs_rule_cache_event(RuleEvent event);
-extern bool cs_rule_cache_any(RuleEvent event);
 extern void cs_rule_cache_pin(void);
 extern void cs_rule_cache_unpin(void);
 extern void cs_rule_cache_reset_pins(void);
@@ -151,7 +150,6 @@ extern char *cs_rule_render_message(const char *message, Jsonb *facts);
 /* rule_firing.c */
 extern bool cs_rules_enabled;
 extern void cs_rule_depth_init(void);
-extern int	cs_rule_current_depth(void);
 extern void cs_rules_evaluate(CsRuleEvent *event, const CsRuleList *list);
 extern int64 cs_rule_fire(const CsRule *rule, const char *event_name,
 						  int64 account_id, int64 subject_id, Jsonb *facts,

@@ -26,12 +26,22 @@ static inline int
 compare_values(const RuleValue *left, const RuleValue *right)
 {
 	if (left->type == RULE_TYPE_NUMBER)
-		return left->number < right->number ? -1 : left->number > right->number ? 1 : 0;
+	{
+		if (left->number < right->number)
+			return -1;
+		if (left->number > right->number)
+			return 1;
+		return 0;
+	}
 	if (left->type == RULE_TYPE_TEXT)
 	{
 		int			result = strcmp(left->text, right->text);
 
-		return result < 0 ? -1 : result > 0 ? 1 : 0;
+		if (result < 0)
+			return -1;
+		if (result > 0)
+			return 1;
+		return 0;
 	}
 	return (int) left->boolean - (int) right->boolean;
 }

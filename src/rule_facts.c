@@ -518,7 +518,7 @@ compute(CsRuleEvent *event, const RuleFactRef *ref, bool previous)
  *		type depends on the comparison, and old values.
  *
  * NOTE: a kept query fact is not read again after an earlier rule's
- * actions, so a later rule of the same occurrence sees, for example,
+ * actions, so a later rule of the same occurrence reads, for example,
  * open_alerts.<kind> from before an alert that the earlier rule raised.
  */
 RuleValue

@@ -6,9 +6,9 @@
  *	  limit of chains.
  *
  * An action that changes a row raises that row's events, so rules can
- * fire rules. The chain of rules whose actions are running is kept here;
- * past pg_success.max_rule_depth the next event is not evaluated, a
- * WARNING names the chain, and the change that started it still commits.
+ * fire rules. This file keeps the chain of rules whose actions are
+ * running. Past pg_success.max_rule_depth the next event is not evaluated
+ * and a WARNING names the chain, but the change that started it commits.
  *
  * Each action runs in a subtransaction. An action that fails on data (a
  * constraint, a missing row) is rolled back alone, recorded as failed with
@@ -79,12 +79,6 @@ rule_xact_callback(XactEvent event, void *arg)
 		chain_depth = 0;
 		cs_rule_cache_reset_pins();
 	}
-}
-
-int
-cs_rule_current_depth(void)
-{
-	return chain_depth;
 }
 
 /*
@@ -235,7 +229,7 @@ run_action_isolated(const CsRule *rule, const RuleAction *action,
  *		Claims the rule's cooldown for the account: true when the rule has
  *		not fired for it within the cooldown, and then records this firing.
  *		The upsert locks the row, so two transactions firing the same rule
- *		for the same account take turns and the second sees the first.
+ *		for the same account take turns, and the second reads the first's firing time.
  */
 static bool
 cooldown_allows(const CsRule *rule, int64 account_id, TimestampTz as_of)

@@ -246,7 +246,7 @@ typedef struct RuleProgram
 	int			cost;			/* highest RuleFactSource the rule reads */
 } RuleProgram;
 
-/* What is wrong with a rule, and where. */
+/* A compile error: its JSON path, message, the value found and a hint. */
 #define RULE_ERROR_PATH_SIZE 256
 #define RULE_ERROR_TEXT_SIZE 512
 

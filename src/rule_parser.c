@@ -229,7 +229,8 @@ static bool check_key(Compiler *compiler, const cJSON *item, const char *key,
  * json_nesting_depth
  *		The deepest nesting of arrays and objects in a JSON text, counted
  *		outside strings. cJSON fails on nesting deeper than 1000 levels with
- *		no reason given, so the compiler checks the depth first and says so.
+ *		no reason given, so the compiler checks the depth first and reports
+ *		too deep a nesting itself.
  */
 static int
 json_nesting_depth(const char *text)

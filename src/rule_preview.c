@@ -5,7 +5,7 @@
  *	  account with one set-based query.
  *
  * The compiled condition is translated into an SQL condition over the
- * accounts, and the facts the rule reads into SQL expressions; query facts
+ * accounts, and the facts the rule reads into SQL expressions. Query facts
  * use the same SQL as the triggers (rule_facts.c). A preview returns what
  * the query finds and writes nothing. apply_rule runs the same query and
  * fires the rule for each account it finds, through the actions, cooldown

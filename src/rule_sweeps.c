@@ -170,7 +170,6 @@ evaluate_items(RuleEvent event_kind, DueItem *items, int count,
 		cs_rule_event_reset(&occurrence);
 		cs_rules_evaluate(&occurrence, list);
 		cs_rule_event_disconnect(&occurrence);
-		cs_rule_event_release(&occurrence);
 		ExecDropSingleTupleTableSlot(slot);
 
 		MemoryContextSwitchTo(caller_context);

@@ -142,7 +142,7 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 
 	/*
 	 * The statement evaluates the rules as they are now, even when a rule
-	 * changes while it runs; the pin keeps them in memory until it ends.
+	 * changes while it runs. The pin keeps them in memory until it ends.
 	 */
 	event_count = table_events(trigdata, events, &subject);
 	for (int e = 0; e < event_count; e++)
@@ -180,8 +180,9 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 		? cs_current_automation->as_of : GetCurrentTransactionStartTimestamp();
 
 	/*
-	 * The old and new transition tables of an UPDATE hold the two versions
-	 * of each row at the same position; a key that differs means no pair.
+	 * The old and new transition tables of an UPDATE contain the two
+	 * versions of each row at the same position. A row whose key differs
+	 * from its partner's is treated as having no old version.
 	 */
 	while (read_row(new_rows, new_reader, new_slot))
 	{
@@ -216,7 +217,6 @@ cs_rule_evaluate_changes(PG_FUNCTION_ARGS)
 			cs_rules_evaluate(&occurrence, lists[e]);
 		}
 		cs_rule_event_disconnect(&occurrence);
-		cs_rule_event_release(&occurrence);
 
 		MemoryContextSwitchTo(saved);
 		MemoryContextReset(row_context);
